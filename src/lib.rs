@@ -1,0 +1,6 @@
+//! deepfake-detector: tells whether a video of a person has been manipulated.
+//!
+//! Data flows one way: video → frames → faces → crops → scores → verdict.
+//! `video` decodes and samples frames, `face` finds faces (MTCNN), `image` holds the resamplers that must match
+//! OpenCV/Pillow/PyTorch, `model` holds the EfficientNet classifier, `weights` reads PyTorch/safetensors/Burn
+//! files, `infer` runs the per-video pipeline.
