@@ -4,3 +4,6 @@
 //! `video` decodes and samples frames, `face` finds faces (MTCNN), `image` holds the resamplers that must match
 //! OpenCV/Pillow/PyTorch, `model` holds the EfficientNet classifier, `weights` reads PyTorch/safetensors/Burn
 //! files, `infer` runs the per-video pipeline.
+
+pub mod model;
+pub mod weights;

@@ -29,6 +29,7 @@ Deterministic: fixed seeds, one thread; running it twice gives byte-identical fi
 """
 
 import argparse
+import tempfile
 import collections
 import hashlib
 import io
@@ -121,13 +122,18 @@ class DataParallelLike(nn.Module):
 # ---------------------------------------------------------------------------------------------
 # Model definitions
 
+# The encoders keep timm's `classifier` (the DFDC checkpoints carry the unused 1000-class ImageNet head, and the
+# loader must accept and ignore `encoder.classifier.*`), but with 10 classes: the key names are what matters, and
+# 1000 classes would triple the fixtures' size.
+FIXTURE_CLASSES = 10
+
 
 def build_encoder_a():
     # Same call as timm's tf_efficientnet_b7(): bn_eps=BN_EPS_TF_DEFAULT, pad_type='same',
     # _gen_efficientnet(channel_multiplier=2.0, depth_multiplier=3.1) with the default divisor 8.
     return _gen_efficientnet(
         "tf_efficientnet_b0", channel_multiplier=0.25, depth_multiplier=0.5, channel_divisor=8,
-        pretrained=False, bn_eps=BN_EPS_TF_DEFAULT, pad_type="same", num_classes=1000)
+        pretrained=False, bn_eps=BN_EPS_TF_DEFAULT, pad_type="same", num_classes=FIXTURE_CLASSES)
 
 
 def build_encoder_b():
@@ -136,16 +142,16 @@ def build_encoder_b():
         block_args=decode_arch_def(B_ARCH, 1.0), num_features=rc(1280), stem_size=32,
         round_chs_fn=rc, act_layer=get_act_layer("swish"),
         norm_layer=partial(nn.BatchNorm2d, eps=BN_EPS_TF_DEFAULT), pad_type="same",
-        num_classes=1000)
+        num_classes=FIXTURE_CLASSES)
 
 
 MODELS = {
     "a": dict(
         build=build_encoder_a, arch=B0_ARCH, channel_multiplier=0.25, depth_multiplier=0.5,
-        channel_divisor=8, seed=1001,
+        channel_divisor=8, seed=1001, all_formats=False,
         notes=("timm 1.0.31: timm.models.efficientnet._gen_efficientnet('tf_efficientnet_b0', "
                "channel_multiplier=0.25, depth_multiplier=0.5, channel_divisor=8, pretrained=False, "
-               "bn_eps=BN_EPS_TF_DEFAULT (1e-3), pad_type='same', num_classes=1000). This is exactly "
+               "bn_eps=BN_EPS_TF_DEFAULT (1e-3), pad_type='same', num_classes=10 (fixture head; DFDC has 1000)). This is exactly "
                "how timm.create_model('tf_efficientnet_b7') builds B7 (channel_multiplier=2.0, "
                "depth_multiplier=3.1, channel_divisor 8 by default), only the multipliers differ. "
                "Act swish (SiLU), SE gate sigmoid, se_from_exp=False. Inside _gen_efficientnet: "
@@ -158,7 +164,7 @@ MODELS = {
                "EfficientNet(block_args=decode_arch_def(block_strings, 1.0), num_features=rc(1280), "
                "stem_size=32, round_chs_fn=rc, act_layer=get_act_layer('swish'), "
                "norm_layer=partial(nn.BatchNorm2d, eps=BN_EPS_TF_DEFAULT (1e-3)), pad_type='same', "
-               "num_classes=1000). EfficientNet rounds stem_size with round_chs_fn (fix_stem=False); "
+               "num_classes=10). EfficientNet rounds stem_size with round_chs_fn (fix_stem=False); "
                "num_features is passed already rounded. Two blocks in every stage so that every "
                "stage has a residual block.")),
 }
@@ -421,7 +427,10 @@ def make_model(key, spec, out):
     check_legacy_like_torch(ckpt, p)
     paths["legacy"] = p
 
-    p = out / f"{key}_plain.pth"
+    # Model a keeps only the DFDC legacy file and safetensors in the fixtures (model b covers every format);
+    # its other files are still written and checked, in a scratch folder.
+    side = out if spec.get("all_formats", True) else Path(tempfile.mkdtemp(prefix="effnet_side_"))
+    p = side / f"{key}_plain.pth"
     torch.save(model.state_dict(), p)
     assert p.read_bytes().startswith(b"PK")
     paths["plain"] = p
@@ -430,7 +439,7 @@ def make_model(key, spec, out):
     save_file(sd, p, metadata=ST_META)
     paths["safetensors"] = p
 
-    p = out / f"{key}_timm_imagenet.pth"
+    p = side / f"{key}_timm_imagenet.pth"
     torch.save(encoder.state_dict(), p)
     paths["timm_imagenet"] = p
 
@@ -485,7 +494,7 @@ def make_model(key, spec, out):
         bn_eps=BN_EPS_TF_DEFAULT,
         act="silu",
         pad_type="same",
-        num_classes_encoder=1000,
+        num_classes_encoder=FIXTURE_CLASSES,
         param_count_total=count(model.parameters()),
         param_count_encoder=count(encoder.parameters()),
         param_count_encoder_without_classifier=params_without_classifier(encoder),
@@ -561,8 +570,11 @@ def make_corrupt_variants(sd, out):
     assert wrong["fc.weight"].shape == (1, nf + 1)
     variants["a_wrong_shape"] = (wrong, "size mismatch", "fc.weight")
 
+    # The Rust tests build the same variants from a.safetensors at test time; here they only prove that torch's
+    # strict load refuses them too, so they are written to a scratch folder, not committed.
+    scratch = Path(tempfile.mkdtemp(prefix="effnet_corrupt_"))
     for name, (vsd, err, key) in variants.items():
-        p = out / f"{name}.safetensors"
+        p = scratch / f"{name}.safetensors"
         save_file(vsd, p, metadata=ST_META)
         back = load_file(p)
         try:

@@ -1,0 +1,53 @@
+//! The DFDC classifier: EfficientNet encoder → global average pool → dropout → Linear(features, 1) → one logit.
+//!
+//! This is `DeepFakeClassifier` of the winning solution (dfdc-solution.md §2.1); sigmoid is applied outside.
+
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::efficientnet::{ArchError, EfficientNet, EfficientNetConfig};
+
+/// Everything needed to rebuild a classifier; stored inside converted model files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassifierConfig {
+    pub encoder: EfficientNetConfig,
+    /// Side of the square input the model was trained at (380 for the DFDC B7 models).
+    pub input_size: usize,
+    /// Dropout before the final linear layer (0 in the released DFDC models). Training only.
+    pub dropout: f64,
+}
+
+impl ClassifierConfig {
+    /// The DFDC setting for a named encoder: input 380, no dropout.
+    pub fn dfdc(encoder: EfficientNetConfig) -> Self {
+        Self { encoder, input_size: 380, dropout: 0.0 }
+    }
+
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<DeepFakeClassifier<B>, ArchError> {
+        let encoder = self.encoder.init(device)?;
+        let fc = LinearConfig::new(encoder.num_features(), 1).init(device);
+        Ok(DeepFakeClassifier { encoder, dropout: DropoutConfig::new(self.dropout).init(), fc })
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct DeepFakeClassifier<B: Backend> {
+    pub encoder: EfficientNet<B>,
+    pub dropout: Dropout,
+    pub fc: Linear<B>,
+}
+
+impl<B: Backend> DeepFakeClassifier<B> {
+    /// `[n, 3, h, w]` normalised RGB -> `[n]` logits (positive = fake).
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 1> {
+        let pooled = self.encoder.forward_pooled(x);
+        let n = pooled.dims()[0];
+        self.fc.forward(self.dropout.forward(pooled)).reshape([n])
+    }
+
+    /// Folds BatchNorm into the convolutions for faster inference (see `blocks::conv_bn`).
+    pub fn fold_batchnorm(self) -> Self {
+        Self { encoder: self.encoder.fold_batchnorm(), ..self }
+    }
+}

@@ -1,0 +1,209 @@
+//! The layers of a timm EfficientNet: conv+BN pairs, squeeze-excitation, and the two block families.
+//!
+//! Field names are timm's state-dict key segments (`conv_dw`, `bn1`, `se.conv_reduce`, …) so that a checkpoint
+//! maps onto these modules with no renaming (reference: dfdc-solution.md §2.2, §9 item 10).
+
+use burn::module::Param;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::activation::{sigmoid, silu};
+use burn::tensor::Distribution;
+
+/// A bias-free convolution as timm's `create_conv2d(..., padding='same')` builds it.
+///
+/// Burn's `PaddingConfig2d::Same` is TensorFlow's SAME: for stride 1 and odd kernels it is the static symmetric
+/// `k // 2`, and for stride 2 it is computed from the input size at run time with the extra pixel at the
+/// bottom/right, exactly like timm's `Conv2dSame`.
+pub fn same_conv<B: Backend>(
+    channels: [usize; 2],
+    kernel: usize,
+    stride: usize,
+    groups: usize,
+    bias: bool,
+    device: &B::Device,
+) -> Conv2d<B> {
+    Conv2dConfig::new(channels, [kernel, kernel])
+        .with_stride([stride, stride])
+        .with_groups(groups)
+        .with_bias(bias)
+        .with_padding(PaddingConfig2d::Same)
+        .init(device)
+}
+
+/// BatchNorm with TensorFlow's epsilon (timm's `BN_EPS_TF_DEFAULT` = 1e-3 for the `tf_` models).
+pub fn batch_norm<B: Backend>(channels: usize, eps: f64, device: &B::Device) -> BatchNorm<B> {
+    BatchNormConfig::new(channels).with_epsilon(eps).init(device)
+}
+
+/// Convolution followed by BatchNorm; once `folded`, the BatchNorm lives inside the conv's weight and bias.
+///
+/// Folding matters for speed: Burn 0.21's flex backend broadcasts `[N,C,H,W] op [1,C,1,1]` on a slow path,
+/// which makes eval-mode BatchNorm 13× slower at batch > 1 (burn-0.21-notes.md §3).
+pub fn conv_bn<B: Backend>(conv: &Conv2d<B>, bn: &BatchNorm<B>, folded: bool, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let y = conv.forward(x);
+    if folded {
+        y
+    } else {
+        bn.forward(y)
+    }
+}
+
+/// Returns `conv` with `bn`'s inference transform folded in: `w' = w·γ/√(σ²+ε)`, `b' = β + (b − μ)·γ/√(σ²+ε)`.
+pub fn fold_bn<B: Backend>(conv: Conv2d<B>, bn: &BatchNorm<B>) -> Conv2d<B> {
+    let scale = bn.gamma.val() / (bn.running_var.value() + bn.epsilon).sqrt();
+    let shift = bn.beta.val() - bn.running_mean.value() * scale.clone();
+    let out = scale.dims()[0];
+    let bias = match &conv.bias {
+        Some(b) => shift + b.val() * scale.clone(),
+        None => shift,
+    };
+    let weight = conv.weight.val() * scale.reshape([out, 1, 1, 1]);
+    Conv2d { weight: Param::from_tensor(weight), bias: Some(Param::from_tensor(bias)), ..conv }
+}
+
+/// Stochastic depth (timm `drop_path`): in training, zero a whole sample's residual branch with probability `rate`
+/// and rescale the survivors; at inference it is the identity.
+pub fn drop_path<B: Backend>(x: Tensor<B, 4>, rate: f64) -> Tensor<B, 4> {
+    let device = x.device();
+    if rate <= 0.0 || !B::ad_enabled(&device) {
+        return x;
+    }
+    let keep = 1.0 - rate;
+    let n = x.dims()[0];
+    let mask = Tensor::<B, 4>::random([n, 1, 1, 1], Distribution::Bernoulli(keep), &device);
+    x * mask / keep
+}
+
+/// timm `SqueezeExcite`: global mean → 1×1 conv (reduce) → SiLU → 1×1 conv (expand) → sigmoid gate.
+#[derive(Module, Debug)]
+pub struct SqueezeExcite<B: Backend> {
+    pub conv_reduce: Conv2d<B>,
+    pub conv_expand: Conv2d<B>,
+}
+
+impl<B: Backend> SqueezeExcite<B> {
+    pub fn new(channels: usize, reduced: usize, device: &B::Device) -> Self {
+        Self {
+            conv_reduce: same_conv([channels, reduced], 1, 1, 1, true, device),
+            conv_expand: same_conv([reduced, channels], 1, 1, 1, true, device),
+        }
+    }
+
+    /// `[n, c, h, w] -> [n, c, h, w]`
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let pooled = x.clone().mean_dim(3).mean_dim(2);
+        let gate = sigmoid(self.conv_expand.forward(silu(self.conv_reduce.forward(pooled))));
+        x * gate
+    }
+}
+
+/// timm `DepthwiseSeparableConv` (stage 0): dw k×k → BN+SiLU → SE → pw 1×1 → BN, residual iff stride 1 and in == out.
+#[derive(Module, Debug)]
+pub struct DepthwiseSeparable<B: Backend> {
+    pub conv_dw: Conv2d<B>,
+    pub bn1: BatchNorm<B>,
+    pub se: Option<SqueezeExcite<B>>,
+    pub conv_pw: Conv2d<B>,
+    pub bn2: BatchNorm<B>,
+    pub has_skip: bool,
+    pub drop_path_rate: f64,
+    pub folded: bool,
+}
+
+impl<B: Backend> DepthwiseSeparable<B> {
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let shortcut = x.clone();
+        let mut y = silu(conv_bn(&self.conv_dw, &self.bn1, self.folded, x));
+        if let Some(se) = &self.se {
+            y = se.forward(y);
+        }
+        let y = conv_bn(&self.conv_pw, &self.bn2, self.folded, y);
+        if self.has_skip {
+            drop_path(y, self.drop_path_rate) + shortcut
+        } else {
+            y
+        }
+    }
+
+    pub fn fold_batchnorm(self) -> Self {
+        if self.folded {
+            return self;
+        }
+        Self {
+            conv_dw: fold_bn(self.conv_dw, &self.bn1),
+            conv_pw: fold_bn(self.conv_pw, &self.bn2),
+            folded: true,
+            ..self
+        }
+    }
+}
+
+/// timm `InvertedResidual` (MBConv): pw expand → BN+SiLU → dw k×k → BN+SiLU → SE → pw project → BN,
+/// residual iff stride 1 and in == out.
+#[derive(Module, Debug)]
+pub struct InvertedResidual<B: Backend> {
+    pub conv_pw: Conv2d<B>,
+    pub bn1: BatchNorm<B>,
+    pub conv_dw: Conv2d<B>,
+    pub bn2: BatchNorm<B>,
+    pub se: Option<SqueezeExcite<B>>,
+    pub conv_pwl: Conv2d<B>,
+    pub bn3: BatchNorm<B>,
+    pub has_skip: bool,
+    pub drop_path_rate: f64,
+    pub folded: bool,
+}
+
+impl<B: Backend> InvertedResidual<B> {
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let shortcut = x.clone();
+        let y = silu(conv_bn(&self.conv_pw, &self.bn1, self.folded, x));
+        let mut y = silu(conv_bn(&self.conv_dw, &self.bn2, self.folded, y));
+        if let Some(se) = &self.se {
+            y = se.forward(y);
+        }
+        let y = conv_bn(&self.conv_pwl, &self.bn3, self.folded, y);
+        if self.has_skip {
+            drop_path(y, self.drop_path_rate) + shortcut
+        } else {
+            y
+        }
+    }
+
+    pub fn fold_batchnorm(self) -> Self {
+        if self.folded {
+            return self;
+        }
+        Self {
+            conv_pw: fold_bn(self.conv_pw, &self.bn1),
+            conv_dw: fold_bn(self.conv_dw, &self.bn2),
+            conv_pwl: fold_bn(self.conv_pwl, &self.bn3),
+            folded: true,
+            ..self
+        }
+    }
+}
+
+/// One EfficientNet block. Enum variants do not appear in checkpoint keys (`blocks.1.0.conv_pw.weight`).
+#[derive(Module, Debug)]
+pub enum Block<B: Backend> {
+    Ds(DepthwiseSeparable<B>),
+    Ir(InvertedResidual<B>),
+}
+
+impl<B: Backend> Block<B> {
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        match self {
+            Block::Ds(b) => b.forward(x),
+            Block::Ir(b) => b.forward(x),
+        }
+    }
+
+    pub fn fold_batchnorm(self) -> Self {
+        match self {
+            Block::Ds(b) => Block::Ds(b.fold_batchnorm()),
+            Block::Ir(b) => Block::Ir(b.fold_batchnorm()),
+        }
+    }
+}

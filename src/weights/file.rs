@@ -1,0 +1,284 @@
+//! Weight files as flat maps of named tensors, whatever their format.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Read;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use burn::store::pytorch::PytorchReader;
+use burn::store::{BurnpackStore, BurnpackWriter, ModuleStore, SafetensorsStore, TensorSnapshot};
+use serde::Deserialize;
+
+use super::WeightsError;
+
+/// The on-disk formats we read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightFormat {
+    /// `torch.save` since PyTorch 1.6 (a zip archive).
+    PytorchZip,
+    /// `torch.save` before PyTorch 1.6 (a bare pickle stream), e.g. the DFDC checkpoints and facenet's MTCNN files.
+    PytorchLegacy,
+    Safetensors,
+    /// Burn's own format; what `deepfake import` writes.
+    Burnpack,
+}
+
+impl fmt::Display for WeightFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WeightFormat::PytorchZip => "PyTorch (zip)",
+            WeightFormat::PytorchLegacy => "PyTorch (legacy pickle)",
+            WeightFormat::Safetensors => "safetensors",
+            WeightFormat::Burnpack => "Burn (.bpk)",
+        })
+    }
+}
+
+/// Burnpack's magic number, little-endian ("NRUB").
+const BURNPACK_MAGIC: [u8; 4] = 0x4255_524E_u32.to_le_bytes();
+
+impl WeightFormat {
+    /// Tells the format from the first bytes of a file.
+    pub fn sniff(head: &[u8]) -> Option<Self> {
+        if head.starts_with(b"PK\x03\x04") {
+            Some(Self::PytorchZip)
+        } else if head.starts_with(&BURNPACK_MAGIC) {
+            Some(Self::Burnpack)
+        } else if head.len() >= 2 && head[0] == 0x80 && (2..=5).contains(&head[1]) {
+            // A pickle protocol header: legacy torch.save writes the magic number as its first pickle.
+            Some(Self::PytorchLegacy)
+        } else if head.len() >= 9 && head[8] == b'{' {
+            // safetensors: u64 little-endian header length, then a JSON header.
+            Some(Self::Safetensors)
+        } else {
+            None
+        }
+    }
+
+    /// Whether tensor names and layouts follow PyTorch (`weight`/`bias` for BatchNorm, `[out, in]` Linear).
+    pub fn is_pytorch_layout(self) -> bool {
+        !matches!(self, Self::Burnpack)
+    }
+}
+
+/// All tensors of one weight file, by name as stored (nested dicts flattened with `.`).
+pub struct TensorFile {
+    pub path: PathBuf,
+    pub format: WeightFormat,
+    pub tensors: BTreeMap<String, TensorSnapshot>,
+    /// String metadata (Burnpack and safetensors headers); empty for PyTorch files.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Runs a third-party reader, turning a panic inside it into an error: bad files must never crash us.
+fn guarded<T>(path: &Path, format: WeightFormat, f: impl FnOnce() -> Result<T, String>) -> Result<T, WeightsError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(reason)) => Err(WeightsError::Read { path: path.to_path_buf(), format, reason }),
+        Err(_) => Err(WeightsError::Read { path: path.to_path_buf(), format, reason: "malformed file".into() }),
+    }
+}
+
+impl TensorFile {
+    pub fn read(path: &Path) -> Result<Self, WeightsError> {
+        let io = |source| WeightsError::Io { path: path.to_path_buf(), source };
+        let mut head = [0u8; 16];
+        let n = {
+            let mut f = std::fs::File::open(path).map_err(io)?;
+            let mut n = 0;
+            while n < head.len() {
+                match f.read(&mut head[n..]).map_err(io)? {
+                    0 => break,
+                    k => n += k,
+                }
+            }
+            n
+        };
+        let format = WeightFormat::sniff(&head[..n]).ok_or_else(|| WeightsError::UnknownFormat { path: path.into() })?;
+        let (tensors, metadata) = match format {
+            WeightFormat::PytorchZip | WeightFormat::PytorchLegacy => guarded(path, format, || {
+                let reader = PytorchReader::new(path).map_err(|e| e.to_string())?;
+                if format == WeightFormat::PytorchLegacy {
+                    check_legacy_complete(&reader)?;
+                }
+                Ok((reader.into_tensors().into_iter().collect(), BTreeMap::new()))
+            })?,
+            WeightFormat::Safetensors => guarded(path, format, || {
+                let mut store = SafetensorsStore::from_file(path);
+                let tensors = store.get_all_snapshots().map_err(|e| e.to_string())?.clone();
+                Ok((tensors, read_safetensors_metadata(path)?))
+            })?,
+            WeightFormat::Burnpack => guarded(path, format, || {
+                let mut store = BurnpackStore::from_file(path).auto_extension(false);
+                let tensors = store.get_all_snapshots().map_err(|e| e.to_string())?.clone();
+                Ok((tensors, read_burnpack_metadata(path)?))
+            })?,
+        };
+        if tensors.is_empty() {
+            return Err(WeightsError::NoTensors { path: path.into() });
+        }
+        Ok(Self { path: path.to_path_buf(), format, tensors, metadata })
+    }
+}
+
+/// burn-store 0.21 returns zeros for tensor data it cannot read, so a truncated legacy checkpoint would load
+/// "successfully". A legacy file ends with its storages, each an 8-byte element count and the data; the data
+/// section must hold at least every tensor's bytes (storages shared between tensors, which these files do not use,
+/// would make this check refuse a valid file rather than accept a broken one).
+fn check_legacy_complete(reader: &PytorchReader) -> Result<(), String> {
+    let available = reader.metadata().total_data_size.unwrap_or(0);
+    let needed: usize = reader.tensors().values().map(|t| 8 + t.shape.num_elements() * t.dtype.size()).sum();
+    if available < needed {
+        return Err(format!("truncated: the data section has {available} bytes, its tensors need {needed}"));
+    }
+    Ok(())
+}
+
+fn read_safetensors_metadata(path: &Path) -> Result<BTreeMap<String, String>, String> {
+    #[derive(Deserialize)]
+    struct Header {
+        #[serde(default, rename = "__metadata__")]
+        metadata: BTreeMap<String, String>,
+    }
+    let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len).map_err(|e| e.to_string())?;
+    let len = u64::from_le_bytes(len);
+    if len > 100 << 20 {
+        return Err(format!("header of {len} bytes is implausible"));
+    }
+    let mut header = vec![0u8; len as usize];
+    f.read_exact(&mut header).map_err(|e| e.to_string())?;
+    let header: Header = serde_json::from_slice(&header).map_err(|e| e.to_string())?;
+    Ok(header.metadata)
+}
+
+/// Burn 0.21 writes string metadata into a Burnpack file but offers no public way to read it back; the header is
+/// `magic u32 | version u16 | metadata length u32` (little-endian) followed by CBOR with a `metadata` map.
+fn read_burnpack_metadata(path: &Path) -> Result<BTreeMap<String, String>, String> {
+    #[derive(Deserialize)]
+    struct Header {
+        #[serde(default)]
+        metadata: BTreeMap<String, String>,
+    }
+    let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut head = [0u8; 10];
+    f.read_exact(&mut head).map_err(|e| e.to_string())?;
+    let len = u32::from_le_bytes([head[6], head[7], head[8], head[9]]) as usize;
+    if len > 100 << 20 {
+        return Err(format!("metadata of {len} bytes is implausible"));
+    }
+    let mut cbor = vec![0u8; len];
+    f.read_exact(&mut cbor).map_err(|e| e.to_string())?;
+    let header: Header = ciborium::de::from_reader(cbor.as_slice()).map_err(|e| e.to_string())?;
+    Ok(header.metadata)
+}
+
+/// What a converted model file holds (metadata key `deepfake.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    /// A `DeepFakeClassifier` (EfficientNet + one-logit head).
+    Classifier,
+    /// An EfficientNet encoder without a deepfake head (e.g. timm ImageNet weights), a starting point for training.
+    Encoder,
+    /// The three MTCNN networks.
+    Mtcnn,
+}
+
+impl ModelKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::Classifier => "classifier",
+            ModelKind::Encoder => "encoder",
+            ModelKind::Mtcnn => "mtcnn",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [ModelKind::Classifier, ModelKind::Encoder, ModelKind::Mtcnn].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// Metadata keys of files written by `deepfake import`.
+pub mod meta {
+    pub const KIND: &str = "deepfake.kind";
+    pub const CONFIG: &str = "deepfake.config";
+    pub const SOURCE: &str = "deepfake.source";
+    pub const SOURCE_SHA256: &str = "deepfake.source_sha256";
+}
+
+/// A converted model file's description: what it is and how to rebuild the module it holds.
+#[derive(Debug, Clone)]
+pub struct ModelFile {
+    pub kind: ModelKind,
+    /// JSON of the module's config (e.g. `ClassifierConfig`).
+    pub config: String,
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl ModelFile {
+    /// Reads the `deepfake.*` metadata of a Burnpack file written by us.
+    pub fn from_tensor_file(file: &TensorFile) -> Result<Self, WeightsError> {
+        let bad = |reason: &str| WeightsError::BadMetadata { path: file.path.clone(), reason: reason.into() };
+        let kind = file.metadata.get(meta::KIND).ok_or_else(|| bad("no `deepfake.kind`; not written by deepfake import"))?;
+        let kind = ModelKind::parse(kind).ok_or_else(|| bad(&format!("unknown kind `{kind}`")))?;
+        let config = file.metadata.get(meta::CONFIG).cloned().unwrap_or_default();
+        Ok(Self { kind, config, metadata: file.metadata.clone() })
+    }
+}
+
+/// Writes tensors and metadata to a Burnpack file atomically (temporary file, then rename).
+pub fn write_burnpack(
+    path: &Path,
+    snapshots: Vec<TensorSnapshot>,
+    metadata: &BTreeMap<String, String>,
+) -> Result<(), WeightsError> {
+    let fail = |reason: String| WeightsError::Write { path: path.to_path_buf(), reason };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let mut writer = BurnpackWriter::new(snapshots);
+    for (k, v) in metadata {
+        writer = writer.with_metadata(k, v);
+    }
+    let result = writer.write_to_file(&tmp).map_err(|e| fail(e.to_string()));
+    let result = result.and_then(|()| std::fs::rename(&tmp, path).map_err(|e| fail(e.to_string())));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Hex sha256 of a file, recorded as the provenance of converted weights.
+pub fn sha256_file(path: &Path) -> Result<String, WeightsError> {
+    use sha2::{Digest, Sha256};
+    let io = |source| WeightsError::Io { path: path.to_path_buf(), source };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match f.read(&mut buf).map_err(io)? {
+            0 => break,
+            n => hasher.update(&buf[..n]),
+        }
+    }
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_formats_from_magic_bytes() {
+        assert_eq!(WeightFormat::sniff(b"PK\x03\x04rest"), Some(WeightFormat::PytorchZip));
+        assert_eq!(WeightFormat::sniff(b"\x80\x02\x8a\x0al\xfc\x9cF"), Some(WeightFormat::PytorchLegacy));
+        assert_eq!(WeightFormat::sniff(b"NRUB\x01\x00"), Some(WeightFormat::Burnpack));
+        assert_eq!(WeightFormat::sniff(b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\""), Some(WeightFormat::Safetensors));
+        assert_eq!(WeightFormat::sniff(b"hello world, not weights"), None);
+        assert_eq!(WeightFormat::sniff(b""), None);
+    }
+}

@@ -1,0 +1,45 @@
+//! Helpers shared by the integration tests: fixture and media paths, tensor files, comparisons.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use burn::backend::Flex;
+use burn::prelude::*;
+use deepfake_detector::weights::TensorFile;
+
+pub type B = Flex;
+
+pub fn device() -> Device<B> {
+    Default::default()
+}
+
+/// `tests/fixtures/<rel>`: committed files made by the scripts in `scripts/reference/`.
+pub fn fixture(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+}
+
+/// Real media fetched from PyPI wheels by `scripts/fetch-media.sh` (not committed).
+pub fn media(name: &str) -> PathBuf {
+    let cache = std::env::var_os("DEEPFAKE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache"));
+    let path = cache.join("media").join(name);
+    assert!(path.is_file(), "{} is missing: run scripts/fetch-media.sh first", path.display());
+    path
+}
+
+/// A float tensor from a safetensors/PyTorch fixture file.
+pub fn tensor<const D: usize>(file: &TensorFile, key: &str) -> Tensor<B, D> {
+    let snapshot = file.tensors.get(key).unwrap_or_else(|| panic!("{} has no `{key}`", file.path.display()));
+    let data = snapshot.to_data().expect("fixture tensor data").convert::<f32>();
+    Tensor::from_data(data, &device())
+}
+
+pub fn values<const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().to_vec::<f32>().expect("f32 data")
+}
+
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
