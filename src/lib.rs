@@ -5,5 +5,10 @@
 //! OpenCV/Pillow/PyTorch, `model` holds the EfficientNet classifier, `weights` reads PyTorch/safetensors/Burn
 //! files, `infer` runs the per-video pipeline.
 
+pub mod cli;
+pub mod device;
+pub mod face;
+pub mod imaging;
 pub mod model;
+pub mod video;
 pub mod weights;

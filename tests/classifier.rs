@@ -7,11 +7,13 @@
 
 mod common;
 
+use burn::store::ModuleSnapshot;
 use common::{device, fixture, max_abs_diff, tensor, values, B};
 use deepfake_detector::model::efficientnet::EfficientNetConfig;
-use deepfake_detector::weights::classifier::{load_classifier, load_efficientnet, save_efficientnet, LoadedEfficientNet};
+use deepfake_detector::weights::classifier::{
+    load_classifier, load_efficientnet, save_efficientnet, LoadedEfficientNet,
+};
 use deepfake_detector::weights::{TensorFile, WeightsError};
-use burn::store::ModuleSnapshot;
 use safetensors::tensor::TensorView;
 use safetensors::SafeTensors;
 
@@ -166,7 +168,10 @@ fn rejects_checkpoint_with_wrong_shape() {
         rename(t, "fc.bias", "fc.weight");
         rename(t, "tmp", "fc.bias");
     });
-    assert!(matches!(err, WeightsError::ShapeMismatch { ref key, .. } if key == "fc.bias" || key == "fc.weight"), "{err}");
+    assert!(
+        matches!(err, WeightsError::ShapeMismatch { ref key, .. } if key == "fc.bias" || key == "fc.weight"),
+        "{err}"
+    );
 }
 
 #[test]

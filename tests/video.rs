@@ -18,28 +18,21 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use deepfake_detector::video::{
-    probe, sample_frames, sample_indices, FrameCountSource, SampleOptions, SampledVideo, SizeLimit,
-    StreamEnd, VideoError,
+    probe, sample_frames, sample_indices, FrameCountSource, SampleOptions, SampledVideo, SizeLimit, StreamEnd,
+    VideoError,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-const VIDEOS: [&str; 5] = [
-    "WolfgangLanger_Pexels.mp4",
-    "single_face.mp4",
-    "face_noface.mov",
-    "noface_face.mov",
-    "no_face.mp4",
-];
+const VIDEOS: [&str; 5] =
+    ["WolfgangLanger_Pexels.mp4", "single_face.mp4", "face_noface.mov", "noface_face.mov", "no_face.mp4"];
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn media(name: &str) -> PathBuf {
-    let cache = std::env::var_os("DEEPFAKE_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".cache"));
+    let cache = std::env::var_os("DEEPFAKE_CACHE").map(PathBuf::from).unwrap_or_else(|| repo().join(".cache"));
     let path = cache.join("media").join(name);
     assert!(
         path.is_file(),
@@ -51,11 +44,7 @@ fn media(name: &str) -> PathBuf {
 
 fn fixture(name: &str) -> PathBuf {
     let path = repo().join("tests/fixtures/video").join(name);
-    assert!(
-        path.is_file(),
-        "fixture {} is missing: run scripts/reference/make_video_fixtures.py",
-        path.display()
-    );
+    assert!(path.is_file(), "fixture {} is missing: run scripts/reference/make_video_fixtures.py", path.display());
     path
 }
 
@@ -65,23 +54,15 @@ fn fixture_json(name: &str) -> Value {
 }
 
 fn u64_list(v: &Value) -> Vec<u64> {
-    v.as_array()
-        .expect("a JSON array")
-        .iter()
-        .map(|x| x.as_u64().expect("a non-negative integer"))
-        .collect()
+    v.as_array().expect("a JSON array").iter().map(|x| x.as_u64().expect("a non-negative integer")).collect()
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn sample(path: &Path) -> SampledVideo {
-    sample_frames(path, &SampleOptions::default())
-        .unwrap_or_else(|e| panic!("sampling failed: {e}"))
+    sample_frames(path, &SampleOptions::default()).unwrap_or_else(|e| panic!("sampling failed: {e}"))
 }
 
 fn kept_indices(v: &SampledVideo) -> Vec<u64> {
@@ -97,49 +78,19 @@ fn probe_reports_opencv_frame_counts_and_sizes() {
         let fx = fixture_json(&format!("{name}.json"));
         let info = probe(media(name)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(info.frame_count, fx["frame_count"].as_u64(), "{name}");
-        assert_eq!(
-            info.frame_count_source,
-            FrameCountSource::Container,
-            "{name}"
-        );
-        assert_eq!(
-            u64::from(info.width),
-            fx["width"].as_u64().unwrap(),
-            "{name}"
-        );
-        assert_eq!(
-            u64::from(info.height),
-            fx["height"].as_u64().unwrap(),
-            "{name}"
-        );
-        let codec = if name.ends_with(".mov") {
-            "hevc"
-        } else {
-            "h264"
-        };
+        assert_eq!(info.frame_count_source, FrameCountSource::Container, "{name}");
+        assert_eq!(u64::from(info.width), fx["width"].as_u64().unwrap(), "{name}");
+        assert_eq!(u64::from(info.height), fx["height"].as_u64().unwrap(), "{name}");
+        let codec = if name.ends_with(".mov") { "hevc" } else { "h264" };
         assert_eq!(info.codec, codec, "{name}");
         assert!(info.duration_s.unwrap() > 2.0, "{name}");
         assert!(info.fps.unwrap() > 20.0, "{name}");
     }
     // The figures the task names, spelled out.
-    assert_eq!(
-        probe(media("WolfgangLanger_Pexels.mp4"))
-            .unwrap()
-            .frame_count,
-        Some(472)
-    );
-    assert_eq!(
-        probe(media("single_face.mp4")).unwrap().frame_count,
-        Some(72)
-    );
-    assert_eq!(
-        probe(media("face_noface.mov")).unwrap().frame_count,
-        Some(169)
-    );
-    assert_eq!(
-        probe(media("noface_face.mov")).unwrap().frame_count,
-        Some(169)
-    );
+    assert_eq!(probe(media("WolfgangLanger_Pexels.mp4")).unwrap().frame_count, Some(472));
+    assert_eq!(probe(media("single_face.mp4")).unwrap().frame_count, Some(72));
+    assert_eq!(probe(media("face_noface.mov")).unwrap().frame_count, Some(169));
+    assert_eq!(probe(media("noface_face.mov")).unwrap().frame_count, Some(169));
     assert_eq!(probe(media("no_face.mp4")).unwrap().frame_count, Some(98));
 }
 
@@ -148,27 +99,11 @@ fn samples_the_originals_indices_and_frames() {
     for name in VIDEOS {
         let fx = fixture_json(&format!("{name}.json"));
         let v = sample(&media(name));
-        assert_eq!(
-            v.wanted,
-            u64_list(&fx["sampled_indices"]),
-            "{name}: sampled indices"
-        );
-        assert_eq!(
-            kept_indices(&v),
-            u64_list(&fx["kept_indices"]),
-            "{name}: kept indices"
-        );
+        assert_eq!(v.wanted, u64_list(&fx["sampled_indices"]), "{name}: sampled indices");
+        assert_eq!(kept_indices(&v), u64_list(&fx["kept_indices"]), "{name}: kept indices");
         for f in &v.frames {
-            assert_eq!(
-                u64::from(f.image.width()),
-                fx["width"].as_u64().unwrap(),
-                "{name}"
-            );
-            assert_eq!(
-                u64::from(f.image.height()),
-                fx["height"].as_u64().unwrap(),
-                "{name}"
-            );
+            assert_eq!(u64::from(f.image.width()), fx["width"].as_u64().unwrap(), "{name}");
+            assert_eq!(u64::from(f.image.height()), fx["height"].as_u64().unwrap(), "{name}");
         }
     }
 }
@@ -195,22 +130,10 @@ fn decoded_frames_match_opencv_bit_for_bit() {
         for (ours, theirs) in v.frames.iter().zip(expected) {
             let raw = ours.image.as_raw();
             let pixels = (raw.len() / 3) as f64;
-            let means: Vec<f64> = (0..3)
-                .map(|c| {
-                    raw.iter()
-                        .skip(c)
-                        .step_by(3)
-                        .map(|&b| f64::from(b))
-                        .sum::<f64>()
-                        / pixels
-                })
-                .collect();
-            let their_means: Vec<f64> = theirs["rgb_mean"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| m.as_f64().unwrap())
-                .collect();
+            let means: Vec<f64> =
+                (0..3).map(|c| raw.iter().skip(c).step_by(3).map(|&b| f64::from(b)).sum::<f64>() / pixels).collect();
+            let their_means: Vec<f64> =
+                theirs["rgb_mean"].as_array().unwrap().iter().map(|m| m.as_f64().unwrap()).collect();
             assert_eq!(
                 sha256_hex(raw),
                 theirs["rgb_sha256"].as_str().unwrap(),
@@ -225,29 +148,14 @@ fn decoded_frames_match_opencv_bit_for_bit() {
 fn png_frames_match_opencv_exactly() {
     let v = sample(&media("single_face.mp4"));
     for index in [0u64, 36] {
-        let png = image::open(fixture(&format!("single_face_f{index}.png")))
-            .expect("fixture PNG decodes")
-            .to_rgb8();
-        let ours = &v
-            .frames
-            .iter()
-            .find(|f| f.index == index)
-            .expect("frame was sampled")
-            .image;
+        let png = image::open(fixture(&format!("single_face_f{index}.png"))).expect("fixture PNG decodes").to_rgb8();
+        let ours = &v.frames.iter().find(|f| f.index == index).expect("frame was sampled").image;
         assert_eq!(ours.dimensions(), png.dimensions());
-        let diffs: Vec<u8> = ours
-            .as_raw()
-            .iter()
-            .zip(png.as_raw())
-            .map(|(a, b)| a.abs_diff(*b))
-            .collect();
+        let diffs: Vec<u8> = ours.as_raw().iter().zip(png.as_raw()).map(|(a, b)| a.abs_diff(*b)).collect();
         let max = diffs.iter().copied().max().unwrap();
         let mean = diffs.iter().map(|&d| f64::from(d)).sum::<f64>() / diffs.len() as f64;
         // Measured: max 0, mean 0 (see the header comment).
-        assert!(
-            max == 0 && mean == 0.0,
-            "frame {index}: max abs diff {max}, mean {mean}"
-        );
+        assert!(max == 0 && mean == 0.0, "frame {index}: max abs diff {max}, mean {mean}");
     }
 }
 
@@ -257,22 +165,12 @@ fn converts_colour_tags_ranges_and_chroma_layouts_like_opencv() {
     for clip in fx["clips"].as_array().unwrap() {
         let name = clip["file"].as_str().unwrap();
         let path = fixture(&format!("colour/{name}"));
-        let v = sample_frames(
-            &path,
-            &SampleOptions {
-                frames: 100,
-                ..Default::default()
-            },
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let v = sample_frames(&path, &SampleOptions { frames: 100, ..Default::default() })
+            .unwrap_or_else(|e| panic!("{e}"));
         let expected = clip["frames"].as_array().unwrap();
         assert_eq!(v.frames.len(), expected.len(), "{name}");
         let probe = &clip["ffprobe"];
-        assert_eq!(
-            u64::from(v.info.width),
-            probe["width"].as_u64().unwrap(),
-            "{name}"
-        );
+        assert_eq!(u64::from(v.info.width), probe["width"].as_u64().unwrap(), "{name}");
         if clip["bit_exact_expected"].as_bool().unwrap() {
             for (ours, theirs) in v.frames.iter().zip(expected) {
                 assert_eq!(
@@ -287,23 +185,13 @@ fn converts_colour_tags_ranges_and_chroma_layouts_like_opencv() {
             }
         } else {
             let png_name = clip["png_f0"].as_str().unwrap();
-            let png = image::open(fixture(&format!("colour/{png_name}")))
-                .unwrap()
-                .to_rgb8();
+            let png = image::open(fixture(&format!("colour/{png_name}"))).unwrap().to_rgb8();
             let ours = &v.frames[0].image;
             assert_eq!(ours.dimensions(), png.dimensions(), "{name}");
-            let diffs: Vec<u8> = ours
-                .as_raw()
-                .iter()
-                .zip(png.as_raw())
-                .map(|(a, b)| a.abs_diff(*b))
-                .collect();
+            let diffs: Vec<u8> = ours.as_raw().iter().zip(png.as_raw()).map(|(a, b)| a.abs_diff(*b)).collect();
             let max = diffs.iter().copied().max().unwrap();
             let mean = diffs.iter().map(|&d| f64::from(d)).sum::<f64>() / diffs.len() as f64;
-            assert!(
-                max <= 12 && mean <= 2.0,
-                "{name}: max abs diff {max}, mean {mean}"
-            );
+            assert!(max <= 12 && mean <= 2.0, "{name}: max abs diff {max}, mean {mean}");
         }
     }
 }
@@ -311,22 +199,11 @@ fn converts_colour_tags_ranges_and_chroma_layouts_like_opencv() {
 #[test]
 fn single_and_multi_threaded_decoding_agree() {
     let path = media("face_noface.mov");
-    let one = sample_frames(
-        &path,
-        &SampleOptions {
-            threads: 1,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let one = sample_frames(&path, &SampleOptions { threads: 1, ..Default::default() }).unwrap();
     let auto = sample(&path);
     assert_eq!(kept_indices(&one), kept_indices(&auto));
     for (a, b) in one.frames.iter().zip(&auto.frames) {
-        assert!(
-            a.image == b.image,
-            "frame {} differs between 1 and automatic threads",
-            a.index
-        );
+        assert!(a.image == b.image, "frame {} differs between 1 and automatic threads", a.index);
     }
 }
 
@@ -336,10 +213,7 @@ fn sample_indices_follow_numpy_linspace() {
     for case in fx["cases"].as_array().unwrap() {
         let count = case["frame_count"].as_u64().unwrap();
         let ours = sample_indices(count, 32);
-        let Some(theirs) = case["sampled_indices"]
-            .as_array()
-            .map(|_| u64_list(&case["sampled_indices"]))
-        else {
+        let Some(theirs) = case["sampled_indices"].as_array().map(|_| u64_list(&case["sampled_indices"])) else {
             assert!(ours.is_empty(), "frame_count {count}");
             continue;
         };
@@ -359,11 +233,8 @@ fn sample_indices_follow_numpy_linspace() {
 // Bad inputs, made here
 
 fn ffmpeg_cli(args: &[&str]) {
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-nostdin"])
-        .args(args)
-        .status()
-        .unwrap_or_else(|e| {
+    let status =
+        Command::new("ffmpeg").args(["-v", "error", "-y", "-nostdin"]).args(args).status().unwrap_or_else(|e| {
             panic!(
                 "the `ffmpeg` command-line tool is needed to build the bad-input corpus ({e}); install it \
                  (Debian: apt-get install ffmpeg; the project's test command installs it)"
@@ -386,14 +257,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 fn make_clip(dir: &Path, name: &str, frames: u32, extra: &[&str]) -> PathBuf {
     let path = dir.join(name);
     let frames = frames.to_string();
-    let mut args = vec![
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=25",
-        "-frames:v",
-        &frames,
-    ];
+    let mut args = vec!["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-frames:v", &frames];
     args.extend_from_slice(&["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
     args.extend_from_slice(extra);
     args.push(path.to_str().unwrap());
@@ -403,17 +267,10 @@ fn make_clip(dir: &Path, name: &str, frames: u32, extra: &[&str]) -> PathBuf {
 
 fn sample_err(path: &Path, options: &SampleOptions) -> VideoError {
     match sample_frames(path, options) {
-        Ok(v) => panic!(
-            "{} sampled {} frames, expected an error",
-            path.display(),
-            v.frames.len()
-        ),
+        Ok(v) => panic!("{} sampled {} frames, expected an error", path.display(), v.frames.len()),
         Err(e) => {
             assert_eq!(e.path(), path);
-            assert!(
-                e.to_string().contains(&*path.to_string_lossy()),
-                "message names the file: {e}"
-            );
+            assert!(e.to_string().contains(&*path.to_string_lossy()), "message names the file: {e}");
             e
         }
     }
@@ -445,11 +302,7 @@ fn rejects_a_directory_and_a_text_file_named_mp4() {
     let e = sample_err(&folder, &SampleOptions::default());
     assert!(matches!(e, VideoError::Unreadable { .. }), "{e}");
 
-    let text = write(
-        dir.path(),
-        "notes.mp4",
-        b"this is a text file, not a video\n",
-    );
+    let text = write(dir.path(), "notes.mp4", b"this is a text file, not a video\n");
     let e = sample_err(&text, &SampleOptions::default());
     assert!(matches!(e, VideoError::Unreadable { .. }), "{e}");
     assert_eq!(e.status(), "unreadable");
@@ -473,14 +326,7 @@ fn keeps_the_frames_before_the_cut_of_a_truncated_faststart_mp4() {
     let dir = tempdir();
     let path = write(dir.path(), "truncated.mp4", &bytes[..bytes.len() / 10]);
     // One decoder thread: how many frames come out before the error depends on the thread count (41 with 1 thread).
-    let v = sample_frames(
-        &path,
-        &SampleOptions {
-            threads: 1,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let v = sample_frames(&path, &SampleOptions { threads: 1, ..Default::default() }).unwrap();
     assert_eq!(v.info.frame_count, Some(472));
     assert_eq!(v.decoded_frames, 41);
     assert_eq!(kept_indices(&v), [0, 15, 30]);
@@ -491,78 +337,34 @@ fn keeps_the_frames_before_the_cut_of_a_truncated_faststart_mp4() {
 fn rejects_an_audio_only_file() {
     let dir = tempdir();
     let path = dir.path().join("sine.mp4");
-    ffmpeg_cli(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:duration=1",
-        "-c:a",
-        "aac",
-        path.to_str().unwrap(),
-    ]);
+    ffmpeg_cli(&["-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "aac", path.to_str().unwrap()]);
     let e = sample_err(&path, &SampleOptions::default());
-    assert!(
-        matches!(&e, VideoError::NoVideoStream { found, .. } if found.contains("audio")),
-        "{e}"
-    );
+    assert!(matches!(&e, VideoError::NoVideoStream { found, .. } if found.contains("audio")), "{e}");
     assert_eq!(e.status(), "no_video_stream");
 }
 
 #[test]
 fn rejects_a_still_png_named_mp4() {
     let dir = tempdir();
-    let path = write(
-        dir.path(),
-        "photo.mp4",
-        &std::fs::read(media("astronaut.png")).unwrap(),
-    );
+    let path = write(dir.path(), "photo.mp4", &std::fs::read(media("astronaut.png")).unwrap());
     let e = sample_err(&path, &SampleOptions::default());
-    assert!(
-        matches!(&e, VideoError::NoVideoStream { found, .. } if found.contains("still image")),
-        "{e}"
-    );
+    assert!(matches!(&e, VideoError::NoVideoStream { found, .. } if found.contains("still image")), "{e}");
 }
 
 #[test]
 fn rejects_videos_over_the_configured_limits() {
     let path = media("single_face.mp4");
     let bytes = std::fs::metadata(&path).unwrap().len();
-    let e = sample_err(
-        &path,
-        &SampleOptions {
-            max_file_bytes: Some(bytes - 1),
-            ..Default::default()
-        },
-    );
+    let e = sample_err(&path, &SampleOptions { max_file_bytes: Some(bytes - 1), ..Default::default() });
     assert!(
         matches!(e, VideoError::TooLarge { what: SizeLimit::FileBytes, actual, limit, .. } if actual == bytes && limit == bytes - 1),
         "{e}"
     );
     assert_eq!(e.status(), "too_large");
-    let e = sample_err(
-        &path,
-        &SampleOptions {
-            max_pixels: Some(640 * 360 - 1),
-            ..Default::default()
-        },
-    );
-    assert!(
-        matches!(
-            e,
-            VideoError::TooLarge {
-                what: SizeLimit::FramePixels,
-                actual: 230_400,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    let e = sample_err(&path, &SampleOptions { max_pixels: Some(640 * 360 - 1), ..Default::default() });
+    assert!(matches!(e, VideoError::TooLarge { what: SizeLimit::FramePixels, actual: 230_400, .. }), "{e}");
     // Exactly at the limits is fine.
-    let at_limit = SampleOptions {
-        max_file_bytes: Some(bytes),
-        max_pixels: Some(640 * 360),
-        ..Default::default()
-    };
+    let at_limit = SampleOptions { max_file_bytes: Some(bytes), max_pixels: Some(640 * 360), ..Default::default() };
     assert_eq!(sample_frames(&path, &at_limit).unwrap().frames.len(), 32);
 }
 
@@ -584,17 +386,11 @@ fn falls_back_to_counting_packets_when_the_container_has_no_count() {
     // Matroska has no per-stream frame count: OpenCV's duration x fps rule answers.
     let mkv = make_clip(dir.path(), "ten.mkv", 10, &[]);
     let info = probe(&mkv).unwrap();
-    assert_eq!(
-        (info.frame_count, info.frame_count_source),
-        (Some(10), FrameCountSource::DurationTimesFps)
-    );
+    assert_eq!((info.frame_count, info.frame_count_source), (Some(10), FrameCountSource::DurationTimesFps));
     // A raw H.264 elementary stream has neither a count nor a duration: OpenCV's answer is <= 0, we count packets.
     let raw = make_clip(dir.path(), "ten.h264", 10, &["-f", "h264"]);
     let info = probe(&raw).unwrap();
-    assert_eq!(
-        (info.frame_count, info.frame_count_source),
-        (Some(10), FrameCountSource::PacketCount)
-    );
+    assert_eq!((info.frame_count, info.frame_count_source), (Some(10), FrameCountSource::PacketCount));
     assert_eq!(kept_indices(&sample(&raw)), (0..10).collect::<Vec<_>>());
 }
 
@@ -604,10 +400,7 @@ fn rejects_a_codec_without_a_decoder() {
     let dir = tempdir();
     let mkv = make_clip(dir.path(), "ten.mkv", 10, &[]);
     let bytes = std::fs::read(&mkv).unwrap();
-    let at = bytes
-        .windows(15)
-        .position(|w| w == b"V_MPEG4/ISO/AVC")
-        .expect("libx264 in Matroska says V_MPEG4/ISO/AVC");
+    let at = bytes.windows(15).position(|w| w == b"V_MPEG4/ISO/AVC").expect("libx264 in Matroska says V_MPEG4/ISO/AVC");
     let mut patched = bytes.clone();
     patched[at..at + 15].copy_from_slice(b"V_QQQQQ/ISO/QQQ");
     let path = write(dir.path(), "mystery.mkv", &patched);
@@ -622,10 +415,7 @@ fn reports_no_frames_when_the_container_is_fine_but_nothing_decodes() {
     let dir = tempdir();
     let clip = make_clip(dir.path(), "clip.mp4", 5, &["-movflags", "+faststart"]);
     let mut bytes = std::fs::read(&clip).unwrap();
-    let mdat = bytes
-        .windows(4)
-        .position(|w| w == b"mdat")
-        .expect("an mdat box");
+    let mdat = bytes.windows(4).position(|w| w == b"mdat").expect("an mdat box");
     let size = u32::from_be_bytes(bytes[mdat - 4..mdat].try_into().unwrap()) as usize;
     bytes[mdat + 4..mdat - 4 + size].fill(0xff);
     let path = write(dir.path(), "garbage.mp4", &bytes);
@@ -639,11 +429,7 @@ fn never_panics_on_cut_or_corrupted_media() {
     // Every outcome is fine except a panic (which fails the test) or an Ok without frames.
     let dir = tempdir();
     let mut seed = 0x2545_f491_4f6c_dd1du64;
-    for name in [
-        "single_face.mp4",
-        "face_noface.mov",
-        "WolfgangLanger_Pexels.mp4",
-    ] {
+    for name in ["single_face.mp4", "face_noface.mov", "WolfgangLanger_Pexels.mp4"] {
         let bytes = std::fs::read(media(name)).unwrap();
         for step in 1..8 {
             let cut = write(dir.path(), "cut.mp4", &bytes[..bytes.len() * step / 8]);
@@ -663,10 +449,7 @@ fn never_panics_on_cut_or_corrupted_media() {
 }
 
 fn check_no_panic(path: &Path) {
-    let options = SampleOptions {
-        frames: 8,
-        ..Default::default()
-    };
+    let options = SampleOptions { frames: 8, ..Default::default() };
     if let Ok(v) = sample_frames(path, &options) {
         assert!(!v.frames.is_empty());
         assert!(v.frames.windows(2).all(|w| w[0].index < w[1].index));

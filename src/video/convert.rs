@@ -49,12 +49,7 @@ pub(crate) struct RgbConverter {
 
 impl RgbConverter {
     pub fn new() -> Self {
-        RgbConverter {
-            key: None,
-            sws: None,
-            dst: Vec::new(),
-            dst_stride: 0,
-        }
+        RgbConverter { key: None, sws: None, dst: Vec::new(), dst_stride: 0 }
     }
 
     /// Converts one decoded frame.
@@ -68,33 +63,16 @@ impl RgbConverter {
         // SAFETY: plain enum fields of a frame the decoder filled in.
         let (colorspace, tagged_full) = unsafe {
             let src = frame.as_ptr();
-            (
-                (*src).colorspace as c_int,
-                (*src).color_range == ffi::AVColorRange::AVCOL_RANGE_JPEG,
-            )
+            ((*src).colorspace as c_int, (*src).color_range == ffi::AVColorRange::AVCOL_RANGE_JPEG)
         };
-        let key = ConvKey {
-            format,
-            width,
-            height,
-            colorspace,
-            tagged_full,
-        };
+        let key = ConvKey { format, width, height, colorspace, tagged_full };
         if self.key != Some(key) {
             self.sws = None;
-            let mut sws = scaling::Context::get(
-                format,
-                width,
-                height,
-                Pixel::RGB24,
-                width,
-                height,
-                scaling::Flags::BICUBIC,
-            )
-            .map_err(|e| format!("swscale cannot convert {format:?} to RGB24: {e}"))?;
-            set_source_colorspace(&mut sws, colorspace, tagged_full).map_err(|code| {
-                format!("swscale refused the colour details of a {format:?} frame ({code})")
-            })?;
+            let mut sws =
+                scaling::Context::get(format, width, height, Pixel::RGB24, width, height, scaling::Flags::BICUBIC)
+                    .map_err(|e| format!("swscale cannot convert {format:?} to RGB24: {e}"))?;
+            set_source_colorspace(&mut sws, colorspace, tagged_full)
+                .map_err(|code| format!("swscale refused the colour details of a {format:?} frame ({code})"))?;
             // av_frame_get_buffer(frame, 32)'s packed-RGB line size: the smallest power-of-two width alignment
             // that makes the line size a multiple of 32 bytes.
             let mut align = 1usize;
@@ -112,17 +90,10 @@ impl RgbConverter {
             self.sws = Some(sws);
             self.key = Some(key);
         }
-        let sws = self
-            .sws
-            .as_mut()
-            .expect("context was built above for this key");
+        let sws = self.sws.as_mut().expect("context was built above for this key");
 
-        let dst_planes: [*mut u8; 4] = [
-            self.dst.as_mut_ptr(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-        ];
+        let dst_planes: [*mut u8; 4] =
+            [self.dst.as_mut_ptr(), std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut()];
         let dst_strides: [c_int; 4] = [self.dst_stride as c_int, 0, 0, 0];
         // SAFETY: the context was created for exactly this frame's pixel format, width and height, so swscale reads
         // the frame's own planes within their size; the destination holds `height` rows of `dst_stride >= 3 * width`
@@ -157,18 +128,13 @@ impl RgbConverter {
 /// matrix is `sws_getCoefficients(frame colorspace)` (BT.709, FCC, SMPTE 240M, BT.2020 tables; unspecified and
 /// anything unknown fall back to BT.601), the range is full when the frame is tagged full range or its pixel format
 /// is a full-range `yuvj*` one. The destination side (RGB) is left as swscale set it.
-fn set_source_colorspace(
-    sws: &mut scaling::Context,
-    colorspace: c_int,
-    tagged_full: bool,
-) -> Result<(), c_int> {
+fn set_source_colorspace(sws: &mut scaling::Context, colorspace: c_int, tagged_full: bool) -> Result<(), c_int> {
     // SAFETY: get/set on a live context; the tables come from swscale's static coefficient array.
     unsafe {
         let ctx = sws.as_mut_ptr();
         let mut inv_table: *mut c_int = std::ptr::null_mut();
         let mut table: *mut c_int = std::ptr::null_mut();
-        let (mut src_range, mut dst_range, mut brightness, mut contrast, mut saturation) =
-            (0, 0, 0, 0, 0);
+        let (mut src_range, mut dst_range, mut brightness, mut contrast, mut saturation) = (0, 0, 0, 0, 0);
         let got = ffi::sws_getColorspaceDetails(
             ctx,
             &mut inv_table,

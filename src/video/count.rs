@@ -72,10 +72,7 @@ impl CountMetadata {
         if self.nb_frames != 0 {
             (self.nb_frames, FrameCountSource::Container)
         } else {
-            (
-                self.duration_times_fps(),
-                FrameCountSource::DurationTimesFps,
-            )
+            (self.duration_times_fps(), FrameCountSource::DurationTimesFps)
         }
     }
 
@@ -101,18 +98,8 @@ impl CountMetadata {
 mod tests {
     use super::*;
 
-    fn meta(
-        nb_frames: i64,
-        format_duration_s: f64,
-        stream_duration_s: f64,
-        fps: f64,
-    ) -> CountMetadata {
-        CountMetadata {
-            nb_frames,
-            format_duration_s,
-            stream_duration_s,
-            fps,
-        }
+    fn meta(nb_frames: i64, format_duration_s: f64, stream_duration_s: f64, fps: f64) -> CountMetadata {
+        CountMetadata { nb_frames, format_duration_s, stream_duration_s, fps }
     }
 
     #[test]
@@ -126,10 +113,7 @@ mod tests {
     #[test]
     fn rounds_duration_times_fps_half_up_when_the_header_has_no_count() {
         let m = meta(0, 10.0, 0.0, 29.97);
-        assert_eq!(
-            m.opencv_frame_count(),
-            (300, FrameCountSource::DurationTimesFps)
-        ); // 299.7 -> 300
+        assert_eq!(m.opencv_frame_count(), (300, FrameCountSource::DurationTimesFps)); // 299.7 -> 300
         let m = meta(0, 1.0, 0.0, 2.5);
         assert_eq!(m.opencv_frame_count().0, 3); // 2.5 -> 3, not banker's rounding
     }
@@ -137,10 +121,7 @@ mod tests {
     #[test]
     fn uses_the_stream_duration_when_the_container_has_none() {
         let m = meta(0, i64::MIN as f64 / 1e6, 4.0, 25.0);
-        assert_eq!(
-            m.opencv_frame_count(),
-            (100, FrameCountSource::DurationTimesFps)
-        );
+        assert_eq!(m.opencv_frame_count(), (100, FrameCountSource::DurationTimesFps));
     }
 
     #[test]
@@ -156,14 +137,8 @@ mod tests {
     fn distrusts_a_header_count_far_beyond_the_duration() {
         assert_eq!(meta(1_000_000, 4.0, 4.0, 25.0).usable_count(), None);
         // VFR files disagree a little with duration x average fps; that is fine.
-        assert_eq!(
-            meta(169, 6.4, 6.4, 26.4).usable_count(),
-            Some((169, FrameCountSource::Container))
-        );
+        assert_eq!(meta(169, 6.4, 6.4, 26.4).usable_count(), Some((169, FrameCountSource::Container)));
         // No duration to compare with: trust the header.
-        assert_eq!(
-            meta(500, 0.0, 0.0, 0.0).usable_count(),
-            Some((500, FrameCountSource::Container))
-        );
+        assert_eq!(meta(500, 0.0, 0.0, 0.0).usable_count(), Some((500, FrameCountSource::Container)));
     }
 }

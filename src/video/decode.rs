@@ -28,20 +28,12 @@ pub(crate) struct Opened {
 
 /// Stat the file: `Io` when it cannot be, `Unreadable` when it is not a regular file, `Empty` at 0 bytes.
 pub(crate) fn file_size(path: &Path) -> Result<u64, VideoError> {
-    let meta = std::fs::metadata(path).map_err(|source| VideoError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let meta = std::fs::metadata(path).map_err(|source| VideoError::Io { path: path.to_path_buf(), source })?;
     if !meta.is_file() {
-        return Err(VideoError::Unreadable {
-            path: path.to_path_buf(),
-            reason: "not a regular file".into(),
-        });
+        return Err(VideoError::Unreadable { path: path.to_path_buf(), reason: "not a regular file".into() });
     }
     if meta.len() == 0 {
-        return Err(VideoError::Empty {
-            path: path.to_path_buf(),
-        });
+        return Err(VideoError::Empty { path: path.to_path_buf() });
     }
     Ok(meta.len())
 }
@@ -50,14 +42,9 @@ pub(crate) fn file_size(path: &Path) -> Result<u64, VideoError> {
 /// path is never taken for a URL (`http:`, `concat:`, `pipe:` ...), and nothing else may be opened from inside it.
 /// (ffmpeg-next's `format::input` would also panic on a non-UTF-8 path.)
 fn open_container(path: &Path) -> Result<Input, VideoError> {
-    let unreadable = |reason: String| VideoError::Unreadable {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let unreadable = |reason: String| VideoError::Unreadable { path: path.to_path_buf(), reason };
     let mut url = b"file:".to_vec();
-    url.extend_from_slice(
-        &path_bytes(path).ok_or_else(|| unreadable("path is not valid UTF-8".into()))?,
-    );
+    url.extend_from_slice(&path_bytes(path).ok_or_else(|| unreadable("path is not valid UTF-8".into()))?);
     let url = CString::new(url).map_err(|_| unreadable("path contains a NUL byte".into()))?;
 
     let mut options = ffmpeg::Dictionary::new();
@@ -75,10 +62,7 @@ fn open_container(path: &Path) -> Result<Input, VideoError> {
         let found = ffi::avformat_find_stream_info(ctx, ptr::null_mut());
         if found < 0 {
             ffi::avformat_close_input(&mut ctx);
-            return Err(unreadable(format!(
-                "cannot read stream parameters: {}",
-                ffmpeg::Error::from(found)
-            )));
+            return Err(unreadable(format!("cannot read stream parameters: {}", ffmpeg::Error::from(found))));
         }
         Ok(Input::wrap(ctx))
     }
@@ -103,9 +87,7 @@ pub(crate) fn open(path: &Path) -> Result<Opened, VideoError> {
 
     let stream = input.streams().find(|s| {
         s.parameters().medium() == Medium::Video
-            && !s
-                .disposition()
-                .contains(ffmpeg::format::stream::Disposition::ATTACHED_PIC)
+            && !s.disposition().contains(ffmpeg::format::stream::Disposition::ATTACHED_PIC)
     });
     let still_image = container == "image2" || container.ends_with("_pipe");
     let Some(stream) = stream.filter(|_| !still_image) else {
@@ -155,11 +137,7 @@ pub(crate) fn open(path: &Path) -> Result<Opened, VideoError> {
         nb_frames,
         format_duration_s: format_duration as f64 / f64::from(ffi::AV_TIME_BASE),
         stream_duration_s: stream_duration as f64 * time_base,
-        fps: if fps.num == 0 || fps.den == 0 {
-            0.0
-        } else {
-            f64::from(fps.num) / f64::from(fps.den)
-        },
+        fps: if fps.num == 0 || fps.den == 0 { 0.0 } else { f64::from(fps.num) / f64::from(fps.den) },
     };
     let duration_s = Some(meta.duration_s()).filter(|d| d.is_finite() && *d > 0.0);
     let info = VideoInfo {
@@ -173,13 +151,7 @@ pub(crate) fn open(path: &Path) -> Result<Opened, VideoError> {
         frame_count_source: FrameCountSource::Unknown,
     };
     let codec_id = params.id();
-    Ok(Opened {
-        input,
-        stream_index,
-        codec_id,
-        info,
-        meta,
-    })
+    Ok(Opened { input, stream_index, codec_id, info, meta })
 }
 
 /// The frame count the sampler uses: OpenCV's `CAP_PROP_FRAME_COUNT` when it is usable, else the number of video
@@ -199,10 +171,7 @@ pub(crate) fn resolve_frame_count(path: &Path, opened: &mut Opened) -> Result<()
 
 fn count_packets(path: &Path, stream_index: usize) -> Result<u64, VideoError> {
     let mut input = open_container(path)?;
-    Ok(input
-        .packets()
-        .filter(|(s, _)| s.index() == stream_index)
-        .count() as u64)
+    Ok(input.packets().filter(|(s, _)| s.index() == stream_index).count() as u64)
 }
 
 /// What the sequential pass produced.
@@ -221,17 +190,13 @@ pub(crate) fn decode_wanted(
     threads: usize,
     max_pixels: Option<u64>,
 ) -> Result<Pass, String> {
-    let stream = opened
-        .input
-        .stream(opened.stream_index)
-        .expect("index came from this input");
+    let stream = opened.input.stream(opened.stream_index).expect("index came from this input");
     let time_base = f64::from(stream.time_base());
     let start_time = match stream.start_time() {
         ffi::AV_NOPTS_VALUE => 0,
         t => t,
     };
-    let mut ctx =
-        ffmpeg::codec::Context::from_parameters(stream.parameters()).map_err(|e| e.to_string())?;
+    let mut ctx = ffmpeg::codec::Context::from_parameters(stream.parameters()).map_err(|e| e.to_string())?;
     // SAFETY: plain fields of a codec context that is not opened yet.
     unsafe {
         let c = ctx.as_mut_ptr();
@@ -262,11 +227,7 @@ pub(crate) fn decode_wanted(
         max_pixels,
     };
     if wanted.is_empty() {
-        return Ok(Pass {
-            frames: keep.frames,
-            decoded: 0,
-            end: StreamEnd::AllWanted,
-        });
+        return Ok(Pass { frames: keep.frames, decoded: 0, end: StreamEnd::AllWanted });
     }
     let mut frame = ffmpeg::frame::Video::empty();
     let mut end = None;
@@ -275,9 +236,7 @@ pub(crate) fn decode_wanted(
             continue;
         }
         if let Err(e) = decoder.send_packet(&packet) {
-            end = Some(StreamEnd::DecodeError(format!(
-                "decoder rejected a packet: {e}"
-            )));
+            end = Some(StreamEnd::DecodeError(format!("decoder rejected a packet: {e}")));
             break;
         }
         match drain(&mut decoder, &mut frame, &mut keep) {
@@ -302,11 +261,7 @@ pub(crate) fn decode_wanted(
             }
         }
     };
-    Ok(Pass {
-        frames: keep.frames,
-        decoded: keep.decoded,
-        end,
-    })
+    Ok(Pass { frames: keep.frames, decoded: keep.decoded, end })
 }
 
 enum Step {
@@ -316,11 +271,7 @@ enum Step {
     Failed(String),
 }
 
-fn drain(
-    decoder: &mut ffmpeg::decoder::Video,
-    frame: &mut ffmpeg::frame::Video,
-    keep: &mut Keeper,
-) -> Step {
+fn drain(decoder: &mut ffmpeg::decoder::Video, frame: &mut ffmpeg::frame::Video, keep: &mut Keeper) -> Step {
     loop {
         match decoder.receive_frame(frame) {
             Ok(()) => match keep.take(frame) {
@@ -328,9 +279,7 @@ fn drain(
                 Ok(false) => {}
                 Err(reason) => return Step::Failed(reason),
             },
-            Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {
-                return Step::NeedInput
-            }
+            Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => return Step::NeedInput,
             Err(ffmpeg::Error::Eof) => return Step::Eof,
             Err(e) => return Step::Failed(format!("decoding failed: {e}")),
         }
@@ -358,19 +307,11 @@ impl Keeper<'_> {
         }
         let pixels = u64::from(frame.width()) * u64::from(frame.height());
         if let Some(limit) = self.max_pixels.filter(|&l| pixels > l) {
-            return Err(format!(
-                "frame {index} has {pixels} pixels, over the limit of {limit}"
-            ));
+            return Err(format!("frame {index} has {pixels} pixels, over the limit of {limit}"));
         }
         let image = self.converter.convert(frame)?;
-        let timestamp_s = frame
-            .timestamp()
-            .map(|t| t.saturating_sub(self.start_time) as f64 * self.time_base);
-        self.frames.push(SampledFrame {
-            index,
-            timestamp_s,
-            image,
-        });
+        let timestamp_s = frame.timestamp().map(|t| t.saturating_sub(self.start_time) as f64 * self.time_base);
+        self.frames.push(SampledFrame { index, timestamp_s, image });
         self.next += 1;
         Ok(self.next == self.wanted.len())
     }

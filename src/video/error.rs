@@ -42,12 +42,7 @@ pub enum VideoError {
 
     /// Over a limit configured in [`crate::video::SampleOptions`].
     #[error("{}: {what} is {actual}, over the limit of {limit}", path.display())]
-    TooLarge {
-        path: PathBuf,
-        what: SizeLimit,
-        actual: u64,
-        limit: u64,
-    },
+    TooLarge { path: PathBuf, what: SizeLimit, actual: u64, limit: u64 },
 
     /// The container opened but not one frame decoded.
     #[error("{}: no frame could be decoded ({reason})", path.display())]
@@ -99,45 +94,17 @@ mod tests {
         let p = || PathBuf::from("/videos/clip.mp4");
         let errors = [
             VideoError::Empty { path: p() },
-            VideoError::Unreadable {
-                path: p(),
-                reason: "x".into(),
-            },
-            VideoError::NoVideoStream {
-                path: p(),
-                found: "audio (aac)".into(),
-            },
-            VideoError::UnsupportedCodec {
-                path: p(),
-                codec: "none".into(),
-            },
-            VideoError::TooLarge {
-                path: p(),
-                what: SizeLimit::FileBytes,
-                actual: 2,
-                limit: 1,
-            },
-            VideoError::NoFrames {
-                path: p(),
-                reason: "x".into(),
-            },
-            VideoError::Io {
-                path: p(),
-                source: std::io::Error::other("x"),
-            },
+            VideoError::Unreadable { path: p(), reason: "x".into() },
+            VideoError::NoVideoStream { path: p(), found: "audio (aac)".into() },
+            VideoError::UnsupportedCodec { path: p(), codec: "none".into() },
+            VideoError::TooLarge { path: p(), what: SizeLimit::FileBytes, actual: 2, limit: 1 },
+            VideoError::NoFrames { path: p(), reason: "x".into() },
+            VideoError::Io { path: p(), source: std::io::Error::other("x") },
         ];
         let statuses: Vec<_> = errors.iter().map(VideoError::status).collect();
         assert_eq!(
             statuses,
-            [
-                "empty",
-                "unreadable",
-                "no_video_stream",
-                "unsupported_codec",
-                "too_large",
-                "no_frames",
-                "io_error"
-            ]
+            ["empty", "unreadable", "no_video_stream", "unsupported_codec", "too_large", "no_frames", "io_error"]
         );
         for e in &errors {
             assert!(e.to_string().starts_with("/videos/clip.mp4: "), "{e}");

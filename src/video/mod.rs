@@ -165,18 +165,10 @@ pub fn probe(path: impl AsRef<Path>) -> Result<VideoInfo, VideoError> {
 ///
 /// Returns at least one frame or an error; never panics on any input. A frame count larger than the frames that
 /// actually decode gives fewer frames (`end == StreamEnd::EndOfStream`), as in the original.
-pub fn sample_frames(
-    path: impl AsRef<Path>,
-    options: &SampleOptions,
-) -> Result<SampledVideo, VideoError> {
+pub fn sample_frames(path: impl AsRef<Path>, options: &SampleOptions) -> Result<SampledVideo, VideoError> {
     let path = path.as_ref();
     init();
-    let too_large = |what, actual, limit| VideoError::TooLarge {
-        path: path.to_path_buf(),
-        what,
-        actual,
-        limit,
-    };
+    let too_large = |what, actual, limit| VideoError::TooLarge { path: path.to_path_buf(), what, actual, limit };
 
     let bytes = decode::file_size(path)?;
     if let Some(limit) = options.max_file_bytes.filter(|&l| bytes > l) {
@@ -188,10 +180,7 @@ pub fn sample_frames(
         return Err(too_large(SizeLimit::FramePixels, pixels, limit));
     }
     if ffmpeg::codec::decoder::find(opened.codec_id).is_none() {
-        return Err(VideoError::UnsupportedCodec {
-            path: path.to_path_buf(),
-            codec: opened.info.codec.clone(),
-        });
+        return Err(VideoError::UnsupportedCodec { path: path.to_path_buf(), codec: opened.info.codec.clone() });
     }
     decode::resolve_frame_count(path, &mut opened)?;
     let Some(frame_count) = opened.info.frame_count else {
@@ -203,25 +192,13 @@ pub fn sample_frames(
 
     let wanted = sample_indices(frame_count, options.frames);
     let pass = decode::decode_wanted(&mut opened, &wanted, options.threads, options.max_pixels)
-        .map_err(|reason| VideoError::Unreadable {
-            path: path.to_path_buf(),
-            reason,
-        })?;
+        .map_err(|reason| VideoError::Unreadable { path: path.to_path_buf(), reason })?;
     if pass.frames.is_empty() && !wanted.is_empty() {
         let reason = match &pass.end {
             StreamEnd::DecodeError(e) => e.clone(),
             _ => format!("the stream ended after {} decoded frames", pass.decoded),
         };
-        return Err(VideoError::NoFrames {
-            path: path.to_path_buf(),
-            reason,
-        });
+        return Err(VideoError::NoFrames { path: path.to_path_buf(), reason });
     }
-    Ok(SampledVideo {
-        info: opened.info,
-        wanted,
-        frames: pass.frames,
-        decoded_frames: pass.decoded,
-        end: pass.end,
-    })
+    Ok(SampledVideo { info: opened.info, wanted, frames: pass.frames, decoded_frames: pass.decoded, end: pass.end })
 }

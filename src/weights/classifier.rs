@@ -65,7 +65,11 @@ fn normalise_torch_keys(tensors: BTreeMap<String, TensorSnapshot>) -> BTreeMap<S
 }
 
 /// Tells a named architecture from the block layout and widths in the checkpoint.
-fn infer_arch(path: &Path, tensors: &BTreeMap<String, TensorSnapshot>, prefix: &str) -> Result<EfficientNetConfig, WeightsError> {
+fn infer_arch(
+    path: &Path,
+    tensors: &BTreeMap<String, TensorSnapshot>,
+    prefix: &str,
+) -> Result<EfficientNetConfig, WeightsError> {
     let unknown = |reason: String| WeightsError::UnknownArch { path: path.into(), reason };
     let width = |key: &str| tensors.get(&format!("{prefix}{key}")).map(|t| t.shape.to_vec()[0]);
     let stem = width("conv_stem.weight").ok_or_else(|| unknown(format!("no `{prefix}conv_stem.weight`")))?;
@@ -112,13 +116,15 @@ pub fn load_efficientnet<B: Backend>(
         let bad = |reason: String| WeightsError::BadMetadata { path: path.into(), reason };
         return match described.kind {
             ModelKind::Classifier => {
-                let config: ClassifierConfig = serde_json::from_str(&described.config).map_err(|e| bad(e.to_string()))?;
+                let config: ClassifierConfig =
+                    serde_json::from_str(&described.config).map_err(|e| bad(e.to_string()))?;
                 let model = config.init::<B>(device)?;
                 let model = load_strict(model, path, file.tensors, Naming::Burn, |_| false)?;
                 Ok(LoadedEfficientNet::Classifier(LoadedClassifier { model, config, path: path.into() }))
             }
             ModelKind::Encoder => {
-                let config: EfficientNetConfig = serde_json::from_str(&described.config).map_err(|e| bad(e.to_string()))?;
+                let config: EfficientNetConfig =
+                    serde_json::from_str(&described.config).map_err(|e| bad(e.to_string()))?;
                 let model = config.init::<B>(device)?;
                 let model = load_strict(model, path, file.tensors, Naming::Burn, |_| false)?;
                 Ok(LoadedEfficientNet::Encoder(LoadedEncoder { model, config, path: path.into() }))
@@ -172,12 +178,9 @@ pub fn load_classifier<B: Backend>(
 /// Writes a loaded model to a `.bpk` file that records its kind, architecture and origin.
 pub fn save_efficientnet<B: Backend>(loaded: &LoadedEfficientNet<B>, out: &Path) -> Result<ModelKind, WeightsError> {
     let (kind, config, snapshots, source) = match loaded {
-        LoadedEfficientNet::Classifier(c) => (
-            ModelKind::Classifier,
-            serde_json::to_string(&c.config),
-            c.model.collect(None, None, true),
-            &c.path,
-        ),
+        LoadedEfficientNet::Classifier(c) => {
+            (ModelKind::Classifier, serde_json::to_string(&c.config), c.model.collect(None, None, true), &c.path)
+        }
         LoadedEfficientNet::Encoder(e) => {
             (ModelKind::Encoder, serde_json::to_string(&e.config), e.model.collect(None, None, true), &e.path)
         }

@@ -10,6 +10,7 @@ use burn::store::pytorch::PytorchReader;
 use burn::store::{BurnpackStore, BurnpackWriter, ModuleStore, SafetensorsStore, TensorSnapshot};
 use serde::Deserialize;
 
+use super::pickle::{legacy_layouts, pickle_layouts, TensorLayout};
 use super::WeightsError;
 
 /// The on-disk formats we read.
@@ -95,14 +96,24 @@ impl TensorFile {
             }
             n
         };
-        let format = WeightFormat::sniff(&head[..n]).ok_or_else(|| WeightsError::UnknownFormat { path: path.into() })?;
+        let format =
+            WeightFormat::sniff(&head[..n]).ok_or_else(|| WeightsError::UnknownFormat { path: path.into() })?;
         let (tensors, metadata) = match format {
             WeightFormat::PytorchZip | WeightFormat::PytorchLegacy => guarded(path, format, || {
                 let reader = PytorchReader::new(path).map_err(|e| e.to_string())?;
                 if format == WeightFormat::PytorchLegacy {
                     check_legacy_complete(&reader)?;
                 }
-                Ok((reader.into_tensors().into_iter().collect(), BTreeMap::new()))
+                let layouts = torch_layouts(path, format)?;
+                let tensors = reader
+                    .into_tensors()
+                    .into_iter()
+                    .map(|(k, s)| match layouts.get(&k) {
+                        Some(layout) => reorder(&k, s, layout).map(|s| (k, s)),
+                        None => Ok((k, s)),
+                    })
+                    .collect::<Result<_, String>>()?;
+                Ok((tensors, BTreeMap::new()))
             })?,
             WeightFormat::Safetensors => guarded(path, format, || {
                 let mut store = SafetensorsStore::from_file(path);
@@ -122,6 +133,59 @@ impl TensorFile {
     }
 }
 
+/// Shapes and strides of every tensor, read from the file's pickle (see [`super::pickle`]).
+fn torch_layouts(path: &Path, format: WeightFormat) -> Result<BTreeMap<String, TensorLayout>, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    match format {
+        WeightFormat::PytorchLegacy => legacy_layouts(&bytes),
+        _ => {
+            let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| e.to_string())?;
+            let name = archive
+                .file_names()
+                .find(|n| n.ends_with("data.pkl"))
+                .map(str::to_string)
+                .ok_or("no data.pkl in the archive")?;
+            let mut pickle = Vec::new();
+            archive.by_name(&name).map_err(|e| e.to_string())?.read_to_end(&mut pickle).map_err(|e| e.to_string())?;
+            pickle_layouts(&pickle)
+        }
+    }
+}
+
+/// burn-store reads every tensor's elements as if contiguous; put a transposed (dense, permuted) tensor's
+/// elements back in row-major order, and refuse layouts with gaps or overlaps rather than load them wrong.
+fn reorder(key: &str, snapshot: TensorSnapshot, layout: &TensorLayout) -> Result<TensorSnapshot, String> {
+    if layout.is_contiguous() {
+        return Ok(snapshot);
+    }
+    if !layout.is_dense() || layout.shape != snapshot.shape.to_vec() {
+        return Err(format!("tensor `{key}` has a strided layout {:?} this reader cannot load", layout.strides));
+    }
+    let raw = snapshot.clone_data_fn();
+    let order = layout.gather_indices();
+    let size = snapshot.dtype.size();
+    let shape = layout.shape.clone();
+    let dtype = snapshot.dtype;
+    let data_fn: std::rc::Rc<dyn Fn() -> Result<burn::tensor::TensorData, burn::store::TensorSnapshotError>> =
+        std::rc::Rc::new(move || {
+            let data = raw()?;
+            let bytes = data.as_bytes();
+            let mut out = Vec::with_capacity(bytes.len());
+            for &i in &order {
+                out.extend_from_slice(&bytes[i * size..(i + 1) * size]);
+            }
+            Ok(burn::tensor::TensorData::from_bytes_vec(out, shape.clone(), dtype))
+        });
+    Ok(TensorSnapshot::from_closure(
+        data_fn,
+        snapshot.dtype,
+        snapshot.shape.clone(),
+        snapshot.path_stack.clone().unwrap_or_default(),
+        snapshot.container_stack.clone().unwrap_or_default(),
+        snapshot.tensor_id.unwrap_or_default(),
+    ))
+}
+
 /// burn-store 0.21 returns zeros for tensor data it cannot read, so a truncated legacy checkpoint would load
 /// "successfully". A legacy file ends with its storages, each an 8-byte element count and the data; the data
 /// section must hold at least every tensor's bytes (storages shared between tensors, which these files do not use,
@@ -133,6 +197,22 @@ fn check_legacy_complete(reader: &PytorchReader) -> Result<(), String> {
         return Err(format!("truncated: the data section has {available} bytes, its tensors need {needed}"));
     }
     Ok(())
+}
+
+impl TensorFile {
+    /// A Burnpack file compiled into the binary (the shipped MTCNN weights).
+    pub fn from_static_burnpack(name: &str, bytes: &'static [u8]) -> Result<Self, WeightsError> {
+        let path = PathBuf::from(name);
+        let format = WeightFormat::Burnpack;
+        let tensors = guarded(&path, format, || {
+            // Copy out of the binary: `include_bytes!` data is only byte-aligned, and zero-copy f32 tensors over it
+            // make flex panic on the first convolution.
+            let mut store = BurnpackStore::from_static(bytes).zero_copy(false);
+            Ok(store.get_all_snapshots().map_err(|e| e.to_string())?.clone())
+        })?;
+        let metadata = guarded(&path, format, || parse_burnpack_metadata(&mut std::io::Cursor::new(bytes)))?;
+        Ok(Self { path, format, tensors, metadata })
+    }
 }
 
 fn read_safetensors_metadata(path: &Path) -> Result<BTreeMap<String, String>, String> {
@@ -154,15 +234,18 @@ fn read_safetensors_metadata(path: &Path) -> Result<BTreeMap<String, String>, St
     Ok(header.metadata)
 }
 
+fn read_burnpack_metadata(path: &Path) -> Result<BTreeMap<String, String>, String> {
+    parse_burnpack_metadata(&mut std::fs::File::open(path).map_err(|e| e.to_string())?)
+}
+
 /// Burn 0.21 writes string metadata into a Burnpack file but offers no public way to read it back; the header is
 /// `magic u32 | version u16 | metadata length u32` (little-endian) followed by CBOR with a `metadata` map.
-fn read_burnpack_metadata(path: &Path) -> Result<BTreeMap<String, String>, String> {
+fn parse_burnpack_metadata(f: &mut impl Read) -> Result<BTreeMap<String, String>, String> {
     #[derive(Deserialize)]
     struct Header {
         #[serde(default)]
         metadata: BTreeMap<String, String>,
     }
-    let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let mut head = [0u8; 10];
     f.read_exact(&mut head).map_err(|e| e.to_string())?;
     let len = u32::from_le_bytes([head[6], head[7], head[8], head[9]]) as usize;
@@ -221,7 +304,8 @@ impl ModelFile {
     /// Reads the `deepfake.*` metadata of a Burnpack file written by us.
     pub fn from_tensor_file(file: &TensorFile) -> Result<Self, WeightsError> {
         let bad = |reason: &str| WeightsError::BadMetadata { path: file.path.clone(), reason: reason.into() };
-        let kind = file.metadata.get(meta::KIND).ok_or_else(|| bad("no `deepfake.kind`; not written by deepfake import"))?;
+        let kind =
+            file.metadata.get(meta::KIND).ok_or_else(|| bad("no `deepfake.kind`; not written by deepfake import"))?;
         let kind = ModelKind::parse(kind).ok_or_else(|| bad(&format!("unknown kind `{kind}`")))?;
         let config = file.metadata.get(meta::CONFIG).cloned().unwrap_or_default();
         Ok(Self { kind, config, metadata: file.metadata.clone() })
@@ -240,6 +324,14 @@ pub fn write_burnpack(
     }
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    // Parameter ids are random per process; dropping them makes a conversion reproducible byte for byte.
+    let snapshots = snapshots
+        .into_iter()
+        .map(|mut s| {
+            s.tensor_id = None;
+            s
+        })
+        .collect();
     let mut writer = BurnpackWriter::new(snapshots);
     for (k, v) in metadata {
         writer = writer.with_metadata(k, v);

@@ -6,6 +6,8 @@
 
 pub mod classifier;
 pub mod file;
+pub mod mtcnn;
+pub mod pickle;
 pub mod strict;
 
 use std::path::PathBuf;
@@ -17,7 +19,9 @@ pub use file::{ModelFile, ModelKind, TensorFile, WeightFormat};
 pub enum WeightsError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("{path}: not a weight file this tool can read (expected a PyTorch .pth/.pt, a .safetensors or a .bpk file)")]
+    #[error(
+        "{path}: not a weight file this tool can read (expected a PyTorch .pth/.pt, a .safetensors or a .bpk file)"
+    )]
     UnknownFormat { path: PathBuf },
     #[error("{path}: cannot read {format} file: {reason}")]
     Read { path: PathBuf, format: WeightFormat, reason: String },

@@ -133,11 +133,8 @@ pub fn load_strict<B: Backend, M: ModuleSnapshot<B>>(
 fn renamed_f32(s: &TensorSnapshot, burn_path: &str) -> TensorSnapshot {
     let data_fn = s.clone_data_fn();
     let convert = matches!(s.dtype, DType::F16 | DType::BF16 | DType::F64);
-    let data_fn: std::rc::Rc<dyn Fn() -> Result<TensorData, burn::store::TensorSnapshotError>> = if convert {
-        std::rc::Rc::new(move || data_fn().map(|d| d.convert::<f32>()))
-    } else {
-        data_fn
-    };
+    let data_fn: std::rc::Rc<dyn Fn() -> Result<TensorData, burn::store::TensorSnapshotError>> =
+        if convert { std::rc::Rc::new(move || data_fn().map(|d| d.convert::<f32>())) } else { data_fn };
     let dtype = if convert { DType::F32 } else { s.dtype };
     TensorSnapshot::from_closure(
         data_fn,

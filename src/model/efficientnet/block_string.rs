@@ -132,7 +132,11 @@ impl fmt::Display for BlockSpec {
             BlockKind::DepthwiseSeparable => "ds",
             BlockKind::InvertedResidual => "ir",
         };
-        write!(f, "{kind}_r{}_k{}_s{}_e{}_c{}", self.repeats, self.kernel, self.stride, self.expand, self.out_channels)?;
+        write!(
+            f,
+            "{kind}_r{}_k{}_s{}_e{}_c{}",
+            self.repeats, self.kernel, self.stride, self.expand, self.out_channels
+        )?;
         if let Some(se) = self.se_ratio {
             write!(f, "_se{se}")?;
         }

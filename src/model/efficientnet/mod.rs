@@ -7,10 +7,10 @@
 pub mod block_string;
 pub mod blocks;
 
-use burn::prelude::*;
-use burn::tensor::activation::silu;
 use burn::nn::conv::Conv2d;
 use burn::nn::BatchNorm;
+use burn::prelude::*;
+use burn::tensor::activation::silu;
 use serde::{Deserialize, Serialize};
 
 pub use block_string::{BlockKind, BlockSpec, BlockStringError};
@@ -201,7 +201,14 @@ impl EfficientNetConfig {
             let eps = self.bn_eps;
             let block = match b.kind {
                 BlockKind::DepthwiseSeparable => Block::Ds(DepthwiseSeparable {
-                    conv_dw: same_conv([b.in_channels, b.in_channels], b.kernel, b.stride, b.in_channels, false, device),
+                    conv_dw: same_conv(
+                        [b.in_channels, b.in_channels],
+                        b.kernel,
+                        b.stride,
+                        b.in_channels,
+                        false,
+                        device,
+                    ),
                     bn1: batch_norm(b.in_channels, eps, device),
                     se,
                     conv_pw: same_conv([b.in_channels, b.out_channels], 1, 1, 1, false, device),
@@ -213,7 +220,14 @@ impl EfficientNetConfig {
                 BlockKind::InvertedResidual => Block::Ir(InvertedResidual {
                     conv_pw: same_conv([b.in_channels, b.mid_channels], 1, 1, 1, false, device),
                     bn1: batch_norm(b.mid_channels, eps, device),
-                    conv_dw: same_conv([b.mid_channels, b.mid_channels], b.kernel, b.stride, b.mid_channels, false, device),
+                    conv_dw: same_conv(
+                        [b.mid_channels, b.mid_channels],
+                        b.kernel,
+                        b.stride,
+                        b.mid_channels,
+                        false,
+                        device,
+                    ),
                     bn2: batch_norm(b.mid_channels, eps, device),
                     se,
                     conv_pwl: same_conv([b.mid_channels, b.out_channels], 1, 1, 1, false, device),
