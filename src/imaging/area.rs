@@ -27,11 +27,7 @@ pub fn resize_to_planar(
     let (x0, y0, x1, y1) = rect;
     let (width, height) = src.dimensions();
     if x0 >= x1 || y0 >= y1 || x1 > width || y1 > height {
-        return Err(ImagingError::BadRect {
-            rect,
-            width,
-            height,
-        });
+        return Err(ImagingError::BadRect { rect, width, height });
     }
     let plane = out_h * out_w;
     let mut out = vec![0f32; 3 * plane];
@@ -127,9 +123,6 @@ mod tests {
         let src = RgbImage::new(4, 3);
         assert!(resize_to_planar(&src, (1, 1, 1, 2), 2, 2).is_err());
         assert!(resize_to_planar(&src, (0, 0, 5, 3), 2, 2).is_err());
-        assert_eq!(
-            resize_to_planar(&src, (0, 0, 4, 3), 0, 7).unwrap(),
-            Vec::<f32>::new()
-        );
+        assert_eq!(resize_to_planar(&src, (0, 0, 4, 3), 0, 7).unwrap(), Vec::<f32>::new());
     }
 }

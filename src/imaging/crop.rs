@@ -19,19 +19,12 @@ use crate::imaging::opencv;
 /// non-finite coordinates (where `int()` raises).
 pub fn face_crop(frame: &RgbImage, box_xyxy: [f32; 4]) -> Option<RgbImage> {
     let (rows, cols) = face_crop_rect(frame.width(), frame.height(), box_xyxy)?;
-    Some(
-        image::imageops::crop_imm(frame, cols.0, rows.0, cols.1 - cols.0, rows.1 - rows.0)
-            .to_image(),
-    )
+    Some(image::imageops::crop_imm(frame, cols.0, rows.0, cols.1 - cols.0, rows.1 - rows.0).to_image())
 }
 
 /// The row range `(y0, y1)` and column range `(x0, x1)` that [`face_crop`] cuts out of a
 /// `width`×`height` frame, or `None` for an empty crop.
-pub fn face_crop_rect(
-    width: u32,
-    height: u32,
-    box_xyxy: [f32; 4],
-) -> Option<((u32, u32), (u32, u32))> {
+pub fn face_crop_rect(width: u32, height: u32, box_xyxy: [f32; 4]) -> Option<((u32, u32), (u32, u32))> {
     if box_xyxy.iter().any(|v| !v.is_finite()) {
         return None;
     }
@@ -113,28 +106,19 @@ mod tests {
     #[test]
     fn margins_are_a_third_of_the_truncated_box() {
         // int(20.7)=20, int(30.2)=30, int(60.9)=60, int(90.5)=90 -> w 40, h 60, p_w 13, p_h 20.
-        assert_eq!(
-            face_crop_rect(97, 131, [20.7, 30.2, 60.9, 90.5]),
-            Some(((10, 110), (7, 73)))
-        );
+        assert_eq!(face_crop_rect(97, 131, [20.7, 30.2, 60.9, 90.5]), Some(((10, 110), (7, 73))));
     }
 
     #[test]
     fn negative_coordinates_truncate_toward_zero() {
         // int(-9.9) = -9 (not -10), int(-0.5) = 0: w = h = 9, margins 3, slice [0:3].
-        assert_eq!(
-            face_crop_rect(97, 131, [-9.9, -9.9, -0.5, -0.5]),
-            Some(((0, 3), (0, 3)))
-        );
+        assert_eq!(face_crop_rect(97, 131, [-9.9, -9.9, -0.5, -0.5]), Some(((0, 3), (0, 3))));
     }
 
     #[test]
     fn a_negative_stop_counts_from_the_far_edge_like_numpy() {
         // x: -40..-20, w 20, p_w 6, stop -14 -> 97 - 14 = 83.
-        assert_eq!(
-            face_crop_rect(97, 131, [-40.0, 10.0, -20.0, 50.0]),
-            Some(((0, 63), (0, 83)))
-        );
+        assert_eq!(face_crop_rect(97, 131, [-40.0, 10.0, -20.0, 50.0]), Some(((0, 63), (0, 83))));
         // Far enough out, the stop wraps below 0 and the slice is empty.
         assert_eq!(face_crop_rect(97, 131, [-200.0, 10.0, -150.0, 50.0]), None);
     }

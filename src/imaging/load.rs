@@ -10,10 +10,7 @@ use image::RgbImage;
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("{path}: not a readable image: {reason}")]
     Decode { path: String, reason: String },
 }
@@ -21,10 +18,7 @@ pub enum LoadError {
 /// Decodes an image file to 8-bit RGB, like `PIL.Image.open(path).convert("RGB")` (no EXIF rotation).
 pub fn load_rgb(path: &Path) -> Result<RgbImage, LoadError> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
-        path: name.clone(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: name.clone(), source })?;
     decode_rgb(&bytes).map_err(|reason| LoadError::Decode { path: name, reason })
 }
 
@@ -36,9 +30,7 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, String> {
             return Ok(img);
         }
     }
-    image::load_from_memory(bytes)
-        .map(|img| img.to_rgb8())
-        .map_err(|e| e.to_string())
+    image::load_from_memory(bytes).map(|img| img.to_rgb8()).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -56,8 +48,7 @@ mod tests {
     fn png_round_trips() {
         let img = RgbImage::from_fn(3, 2, |x, y| image::Rgb([x as u8, y as u8, 7]));
         let mut png = Vec::new();
-        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-            .unwrap();
+        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
         assert_eq!(decode_rgb(&png).unwrap(), img);
     }
 }

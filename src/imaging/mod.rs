@@ -26,16 +26,8 @@ pub use image::RgbImage;
 pub enum ImagingError {
     /// The images of one batch must share one size to form an NCHW tensor.
     #[error("image {index} is {found:?} (width, height), the batch's first image is {expected:?}")]
-    SizeMismatch {
-        index: usize,
-        expected: (u32, u32),
-        found: (u32, u32),
-    },
+    SizeMismatch { index: usize, expected: (u32, u32), found: (u32, u32) },
     /// A crop rectangle `(x0, y0, x1, y1)` must be non-empty and inside the image.
     #[error("rectangle {rect:?} (x0, y0, x1, y1) is empty or outside the {width}x{height} image")]
-    BadRect {
-        rect: (u32, u32, u32, u32),
-        width: u32,
-        height: u32,
-    },
+    BadRect { rect: (u32, u32, u32, u32), width: u32, height: u32 },
 }

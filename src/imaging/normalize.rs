@@ -16,25 +16,13 @@ pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 /// what albumentations' `img_to_tensor` gives too: its f64 `x / 255` rounds to the same f32). On CUDA torch
 /// divides by a scalar through its reciprocal, which can differ in the last bit; the original then casts
 /// to fp16, which hides that.
-pub fn to_nchw(
-    images: &[RgbImage],
-    mean: [f32; 3],
-    std: [f32; 3],
-) -> Result<Vec<f32>, ImagingError> {
+pub fn to_nchw(images: &[RgbImage], mean: [f32; 3], std: [f32; 3]) -> Result<Vec<f32>, ImagingError> {
     let Some(first) = images.first() else {
         return Ok(Vec::new());
     };
     let expected = first.dimensions();
-    if let Some((index, img)) = images
-        .iter()
-        .enumerate()
-        .find(|(_, i)| i.dimensions() != expected)
-    {
-        return Err(ImagingError::SizeMismatch {
-            index,
-            expected,
-            found: img.dimensions(),
-        });
+    if let Some((index, img)) = images.iter().enumerate().find(|(_, i)| i.dimensions() != expected) {
+        return Err(ImagingError::SizeMismatch { index, expected, found: img.dimensions() });
     }
     let plane = expected.0 as usize * expected.1 as usize;
     let mut out = vec![0f32; images.len() * 3 * plane];
@@ -78,29 +66,9 @@ mod tests {
 
     #[test]
     fn rejects_batches_of_different_sizes() {
-        let err = to_nchw(
-            &[RgbImage::new(2, 2), RgbImage::new(2, 3)],
-            IMAGENET_MEAN,
-            IMAGENET_STD,
-        )
-        .unwrap_err();
-        assert_eq!(
-            err,
-            ImagingError::SizeMismatch {
-                index: 1,
-                expected: (2, 2),
-                found: (2, 3)
-            }
-        );
-        assert!(to_nchw(
-            &[RgbImage::new(0, 2), RgbImage::new(2, 0)],
-            IMAGENET_MEAN,
-            IMAGENET_STD
-        )
-        .is_err());
-        assert_eq!(
-            to_nchw(&[], IMAGENET_MEAN, IMAGENET_STD).unwrap(),
-            Vec::<f32>::new()
-        );
+        let err = to_nchw(&[RgbImage::new(2, 2), RgbImage::new(2, 3)], IMAGENET_MEAN, IMAGENET_STD).unwrap_err();
+        assert_eq!(err, ImagingError::SizeMismatch { index: 1, expected: (2, 2), found: (2, 3) });
+        assert!(to_nchw(&[RgbImage::new(0, 2), RgbImage::new(2, 0)], IMAGENET_MEAN, IMAGENET_STD).is_err());
+        assert_eq!(to_nchw(&[], IMAGENET_MEAN, IMAGENET_STD).unwrap(), Vec::<f32>::new());
     }
 }

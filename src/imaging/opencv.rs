@@ -39,24 +39,14 @@ pub fn resize_area(src: &RgbImage, width: u32, height: u32) -> RgbImage {
         // `saturate_cast<int>(double)` rounds half to even.
         let iscale_x = scale_x.round_ties_even() as i64;
         let iscale_y = scale_y.round_ties_even() as i64;
-        let is_area_fast = (scale_x - iscale_x as f64).abs() < f64::EPSILON
-            && (scale_y - iscale_y as f64).abs() < f64::EPSILON;
+        let is_area_fast =
+            (scale_x - iscale_x as f64).abs() < f64::EPSILON && (scale_y - iscale_y as f64).abs() < f64::EPSILON;
         if is_area_fast {
             return area_fast(src, width, height, iscale_x as usize, iscale_y as usize);
         }
         return area_fractional(src, width, height, scale_x, scale_y);
     }
-    generic(
-        src,
-        width,
-        height,
-        Kernel::AreaLinear {
-            inv_scale_x,
-            inv_scale_y,
-            scale_x,
-            scale_y,
-        },
-    )
+    generic(src, width, height, Kernel::AreaLinear { inv_scale_x, inv_scale_y, scale_x, scale_y })
 }
 
 /// `cv2.resize(src, (width, height), interpolation=cv2.INTER_CUBIC)`.
@@ -121,11 +111,7 @@ fn area_fast(src: &RgbImage, width: u32, height: u32, fx: usize, fy: usize) -> R
                         sum += u64::from(row[sx * 3 + c]);
                     }
                 }
-                *o = if two_by_two {
-                    ((sum + 2) >> 2) as u8
-                } else {
-                    round_u8(sum as f32 * scale)
-                };
+                *o = if two_by_two { ((sum + 2) >> 2) as u8 } else { round_u8(sum as f32 * scale) };
             }
         }
     }
@@ -152,38 +138,20 @@ fn area_tab(ssize: usize, dsize: usize, scale: f64) -> Vec<Decimate> {
         let sx2 = (fsx2.floor() as i64).min(ssize as i64 - 1);
         sx1 = sx1.min(sx2);
         if sx1 as f64 - fsx1 > 1e-3 {
-            tab.push(Decimate {
-                di: dx,
-                si: (sx1 - 1) as usize,
-                alpha: ((sx1 as f64 - fsx1) / cell_width) as f32,
-            });
+            tab.push(Decimate { di: dx, si: (sx1 - 1) as usize, alpha: ((sx1 as f64 - fsx1) / cell_width) as f32 });
         }
         for sx in sx1..sx2 {
-            tab.push(Decimate {
-                di: dx,
-                si: sx as usize,
-                alpha: (1.0 / cell_width) as f32,
-            });
+            tab.push(Decimate { di: dx, si: sx as usize, alpha: (1.0 / cell_width) as f32 });
         }
         if fsx2 - sx2 as f64 > 1e-3 {
             let alpha = ((fsx2 - sx2 as f64).min(1.0).min(cell_width) / cell_width) as f32;
-            tab.push(Decimate {
-                di: dx,
-                si: sx2 as usize,
-                alpha,
-            });
+            tab.push(Decimate { di: dx, si: sx2 as usize, alpha });
         }
     }
     tab
 }
 
-fn area_fractional(
-    src: &RgbImage,
-    width: u32,
-    height: u32,
-    scale_x: f64,
-    scale_y: f64,
-) -> RgbImage {
+fn area_fractional(src: &RgbImage, width: u32, height: u32, scale_x: f64, scale_y: f64) -> RgbImage {
     let (sw, sh) = src.dimensions();
     let (dw, dh) = (width as usize, height as usize);
     let xtab = area_tab(sw as usize, dw, scale_x);
@@ -197,11 +165,7 @@ fn area_fractional(
     for (dy, line) in out.chunks_exact_mut(dw * 3).enumerate() {
         let mut first = true;
         while j < ytab.len() && ytab[j].di == dy {
-            let Decimate {
-                si: sy,
-                alpha: beta,
-                ..
-            } = ytab[j];
+            let Decimate { si: sy, alpha: beta, .. } = ytab[j];
             let row = &raw[sy * stride..(sy + 1) * stride];
             buf.fill(0.0);
             for t in &xtab {
@@ -235,12 +199,7 @@ fn area_fractional(
 #[derive(Clone, Copy)]
 enum Kernel {
     /// INTER_AREA with an enlarged axis: 2 taps, "area" source offsets.
-    AreaLinear {
-        inv_scale_x: f64,
-        inv_scale_y: f64,
-        scale_x: f64,
-        scale_y: f64,
-    },
+    AreaLinear { inv_scale_x: f64, inv_scale_y: f64, scale_x: f64, scale_y: f64 },
     /// INTER_CUBIC: 4 taps, Keys a = −0.75, pixel-centre mapping.
     Cubic { scale_x: f64, scale_y: f64 },
 }
@@ -260,12 +219,7 @@ fn fixed(c: f32) -> i32 {
 }
 
 /// Source index of the first tap and the fixed-point weights of one output position, per axis.
-fn generic_axis(
-    kernel: Kernel,
-    dsize: usize,
-    ssize: usize,
-    vertical: bool,
-) -> (Vec<i64>, Vec<[i32; 4]>) {
+fn generic_axis(kernel: Kernel, dsize: usize, ssize: usize, vertical: bool) -> (Vec<i64>, Vec<[i32; 4]>) {
     let mut ofs = Vec::with_capacity(dsize);
     let mut w = Vec::with_capacity(dsize);
     for d in 0..dsize {
@@ -278,17 +232,8 @@ fn generic_axis(
                 ofs.push(s as i64 - 1);
                 w.push(c.map(fixed));
             }
-            Kernel::AreaLinear {
-                inv_scale_x,
-                inv_scale_y,
-                scale_x,
-                scale_y,
-            } => {
-                let (inv, scale) = if vertical {
-                    (inv_scale_y, scale_y)
-                } else {
-                    (inv_scale_x, scale_x)
-                };
+            Kernel::AreaLinear { inv_scale_x, inv_scale_y, scale_x, scale_y } => {
+                let (inv, scale) = if vertical { (inv_scale_y, scale_y) } else { (inv_scale_x, scale_x) };
                 let mut s = (d as f64 * scale).floor() as i64;
                 let mut f = ((d + 1) as f64 - (s + 1) as f64 * inv) as f32;
                 f = if f <= 0.0 { 0.0 } else { f - f.floor() };
@@ -313,11 +258,7 @@ fn generic_axis(
 fn generic(src: &RgbImage, width: u32, height: u32, kernel: Kernel) -> RgbImage {
     let (sw, sh) = src.dimensions();
     let (sw, sh, dw, dh) = (sw as usize, sh as usize, width as usize, height as usize);
-    let taps = if matches!(kernel, Kernel::Cubic { .. }) {
-        4
-    } else {
-        2
-    };
+    let taps = if matches!(kernel, Kernel::Cubic { .. }) { 4 } else { 2 };
     let (xofs, alpha) = generic_axis(kernel, dw, sw, false);
     let (yofs, beta) = generic_axis(kernel, dh, sh, true);
     let raw = src.as_raw();
@@ -344,9 +285,8 @@ fn generic(src: &RgbImage, width: u32, height: u32, kernel: Kernel) -> RgbImage 
 
     let mut out = vec![0u8; dh * width3];
     for (dy, line) in out.chunks_exact_mut(width3).enumerate() {
-        let rows: Vec<&[i32]> = (0..taps)
-            .map(|k| &hrows[clamp(yofs[dy] + k as i64, sh) * width3..][..width3])
-            .collect();
+        let rows: Vec<&[i32]> =
+            (0..taps).map(|k| &hrows[clamp(yofs[dy] + k as i64, sh) * width3..][..width3]).collect();
         let b = beta[dy];
         match kernel {
             Kernel::Cubic { .. } => vertical_cubic(&rows, &b, line),

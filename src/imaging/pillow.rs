@@ -32,12 +32,7 @@ pub fn resize_bicubic(src: &RgbImage, width: u32, height: u32) -> RgbImage {
         // `Image.resize` returns `self.copy()` when nothing changes.
         return src.clone();
     }
-    let (in_w, in_h, out_w, out_h) = (
-        in_w as usize,
-        in_h as usize,
-        width as usize,
-        height as usize,
-    );
+    let (in_w, in_h, out_w, out_h) = (in_w as usize, in_h as usize, width as usize, height as usize);
     let need_horizontal = in_w != out_w;
     let need_vertical = in_h != out_h;
     // Pillow 13: "If height is being scaled down more than twice the amount the width is, run the
@@ -51,11 +46,7 @@ pub fn resize_bicubic(src: &RgbImage, width: u32, height: u32) -> RgbImage {
         let first = vert.start[0];
         let last = vert.start[out_h - 1] + vert.len[out_h - 1];
         let tmp = if need_horizontal {
-            horizontal_pass(
-                &raw[first * in_w * 3..last * in_w * 3],
-                in_w,
-                &Taps::new(in_w, out_w),
-            )
+            horizontal_pass(&raw[first * in_w * 3..last * in_w * 3], in_w, &Taps::new(in_w, out_w))
         } else {
             raw[first * in_w * 3..last * in_w * 3].to_vec()
         };
@@ -80,10 +71,7 @@ fn horizontal_pass(src: &[u8], in_w: usize, taps: &Taps) -> Vec<u8> {
     let out_w = taps.start.len();
     let rows = src.len() / (in_w * 3);
     let mut out = vec![0u8; rows * out_w * 3];
-    for (line_in, line_out) in src
-        .chunks_exact(in_w * 3)
-        .zip(out.chunks_exact_mut(out_w * 3))
-    {
+    for (line_in, line_out) in src.chunks_exact(in_w * 3).zip(out.chunks_exact_mut(out_w * 3)) {
         horizontal_row(line_in, line_out, taps);
     }
     out
@@ -181,21 +169,12 @@ impl Taps {
             for (x, &kx) in k.iter().enumerate().take(n) {
                 let w = if ww != 0.0 { kx / ww } else { kx };
                 let scaled = w * f64::from(1u32 << PRECISION_BITS);
-                kk[xx * ksize + x] = if w < 0.0 {
-                    (scaled - 0.5) as i32
-                } else {
-                    (scaled + 0.5) as i32
-                };
+                kk[xx * ksize + x] = if w < 0.0 { (scaled - 0.5) as i32 } else { (scaled + 0.5) as i32 };
             }
             start.push(xmin);
             len.push(n);
         }
-        Taps {
-            start,
-            len,
-            ksize,
-            kk,
-        }
+        Taps { start, len, ksize, kk }
     }
 
     fn coeffs(&self, i: usize) -> &[i32] {
@@ -237,9 +216,6 @@ mod tests {
     fn zero_sized_requests_give_empty_images() {
         let src = RgbImage::new(1, 1);
         assert_eq!(resize_bicubic(&src, 0, 0).dimensions(), (0, 0));
-        assert_eq!(
-            resize_bicubic(&RgbImage::new(0, 0), 2, 2),
-            RgbImage::new(2, 2)
-        );
+        assert_eq!(resize_bicubic(&RgbImage::new(0, 0), 2, 2), RgbImage::new(2, 2));
     }
 }
