@@ -9,6 +9,7 @@ pub mod cli;
 pub mod device;
 pub mod face;
 pub mod imaging;
+pub mod infer;
 pub mod model;
 pub mod video;
 pub mod weights;

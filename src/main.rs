@@ -10,6 +10,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Classify(args) => cli::classify::run(args),
         Command::Import(args) => cli::import::run(args),
+        Command::Detect(args) => cli::detect::run(args),
+        Command::Infer(args) => cli::infer::run(args),
     };
     match result {
         Ok(code) => code,

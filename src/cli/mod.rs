@@ -4,7 +4,9 @@
 //! Exit codes: 0 success, 1 some inputs failed (each is reported), 2 the command itself could not run.
 
 pub mod classify;
+pub mod detect;
 pub mod import;
+pub mod infer;
 
 use std::path::PathBuf;
 
@@ -29,6 +31,10 @@ pub enum Command {
     Classify(classify::ClassifyArgs),
     /// Convert PyTorch / timm / safetensors weights into a .bpk model file.
     Import(import::ImportArgs),
+    /// Find faces (MTCNN) in images and videos; print boxes, or draw them with --annotate.
+    Detect(detect::DetectArgs),
+    /// Score videos: faces of 32 frames through every classifier, the confident rule, the ensemble mean.
+    Infer(infer::InferArgs),
 }
 
 /// Where the networks run.
@@ -58,14 +64,51 @@ pub struct ModelArgs {
     pub arch: Option<String>,
 }
 
-/// Writes `text` to `path` atomically: a temporary file in the same folder, then a rename.
-pub fn write_atomic(path: &std::path::Path, text: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+/// MTCNN settings shared by `detect` and `infer`.
+#[derive(Args, Debug, Clone)]
+pub struct DetectorArgs {
+    /// Face-probability thresholds of PNet, RNet and ONet (the solution: 0.7,0.8,0.8 at inference,
+    /// 0.85,0.95,0.95 for training boxes; facenet-pytorch's default 0.6,0.7,0.7).
+    #[arg(long, value_parser = parse_thresholds, default_value = "0.7,0.8,0.8")]
+    pub thresholds: [f32; 3],
+    /// Smallest face side in pixels (of the detector's input).
+    #[arg(long, default_value_t = 20.0)]
+    pub min_face_size: f64,
+    /// Scale step of the image pyramid.
+    #[arg(long, default_value_t = 0.709)]
+    pub factor: f64,
+    /// MTCNN weights (.bpk from `deepfake import --arch mtcnn`); default: facenet-pytorch's, built in.
+    #[arg(long)]
+    pub mtcnn: Option<PathBuf>,
+}
+
+impl DetectorArgs {
+    pub fn config(&self) -> crate::face::DetectorConfig {
+        crate::face::DetectorConfig {
+            min_face_size: self.min_face_size,
+            thresholds: self.thresholds,
+            factor: self.factor,
+        }
+    }
+
+    /// The detector on `device`, with the built-in or the given weights.
+    pub fn detector<B: burn::prelude::Backend>(
+        &self,
+        device: &burn::prelude::Device<B>,
+    ) -> Result<crate::face::Detector<B>, crate::weights::WeightsError> {
+        let nets = match &self.mtcnn {
+            Some(path) => crate::weights::mtcnn::load_mtcnn::<B>(path, device)?,
+            None => crate::weights::mtcnn::shipped_mtcnn::<B>(device)?,
+        };
+        Ok(crate::face::Detector::new(nets, self.config(), device.clone()))
+    }
+}
+
+fn parse_thresholds(s: &str) -> Result<[f32; 3], String> {
+    let v: Vec<f32> =
+        s.split(',').map(|x| x.trim().parse::<f32>()).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    match v.as_slice() {
+        [a, b, c] if v.iter().all(|t| (0.0..=1.0).contains(t)) => Ok([*a, *b, *c]),
+        _ => Err(format!("`{s}`: give three probabilities, e.g. 0.7,0.8,0.8")),
+    }
 }
