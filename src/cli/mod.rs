@@ -80,6 +80,9 @@ pub struct DetectorArgs {
     /// MTCNN weights (.bpk from `deepfake import --arch mtcnn`); default: facenet-pytorch's, built in.
     #[arg(long)]
     pub mtcnn: Option<PathBuf>,
+    /// Frames per PNet call: 1 is fastest on the CPU backend, larger batches pay on a GPU.
+    #[arg(long, default_value_t = 1)]
+    pub pnet_batch: usize,
 }
 
 impl DetectorArgs {
@@ -100,7 +103,7 @@ impl DetectorArgs {
             Some(path) => crate::weights::mtcnn::load_mtcnn::<B>(path, device)?,
             None => crate::weights::mtcnn::shipped_mtcnn::<B>(device)?,
         };
-        Ok(crate::face::Detector::new(nets, self.config(), device.clone()))
+        Ok(crate::face::Detector::new(nets, self.config(), device.clone()).with_pnet_batch(self.pnet_batch))
     }
 }
 

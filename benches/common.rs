@@ -1,0 +1,44 @@
+//! Shared by the benchmarks: timing with warm-up, min and median, JSON lines like the Python reference scripts.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// `$DEEPFAKE_CACHE/media/<name>` (fetched by scripts/fetch-media.sh).
+pub fn media(name: &str) -> PathBuf {
+    let cache = std::env::var_os("DEEPFAKE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache"));
+    let path = cache.join("media").join(name);
+    assert!(path.is_file(), "{} is missing: run scripts/fetch-media.sh first", path.display());
+    path
+}
+
+/// `BENCH_REPEATS` / `BENCH_WARMUP` from the environment, with defaults.
+pub fn knob(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Runs `f` `warmup` times untimed, then `repeats` times; prints one JSON line with min and median seconds
+/// (`per` divides them, e.g. by the frames of a batch) and returns (min, median).
+pub fn time_case(case: &str, per: usize, warmup: usize, repeats: usize, mut f: impl FnMut(usize)) -> (f64, f64) {
+    for i in 0..warmup {
+        f(i);
+    }
+    let mut times: Vec<f64> = (0..repeats)
+        .map(|i| {
+            let t = Instant::now();
+            f(warmup + i);
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let (min, median) = (times[0], times[times.len() / 2]);
+    println!(
+        "{{\"case\": \"{case}\", \"impl\": \"rust\", \"repeats\": {repeats}, \"min_s\": {min:.6}, \"median_s\": {median:.6}, \"per\": {per}, \"min_per_s\": {:.6}, \"median_per_s\": {:.6}, \"threads\": \"{}\"}}",
+        min / per as f64,
+        median / per as f64,
+        std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into())
+    );
+    (min, median)
+}
