@@ -179,10 +179,8 @@ impl<B: Backend> Pipeline<B> {
         let t = Instant::now();
         let probs = self.classify(&crops);
         result.timing.classify_s = t.elapsed().as_secs_f64();
-        let mut k = 0;
-        for face in result.frames.iter_mut().flat_map(|f| f.faces.iter_mut()) {
+        for (k, face) in result.frames.iter_mut().flat_map(|f| f.faces.iter_mut()).enumerate() {
             face.probabilities = probs.iter().map(|p| p[k]).collect();
-            k += 1;
         }
 
         let half = self.options.half_probabilities;

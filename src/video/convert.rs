@@ -78,7 +78,7 @@ impl RgbConverter {
             let mut align = 1usize;
             let stride = loop {
                 let s = 3 * (width as usize).next_multiple_of(align);
-                if s % 32 == 0 || align >= 32 {
+                if s.is_multiple_of(32) || align >= 32 {
                     break s;
                 }
                 align *= 2;

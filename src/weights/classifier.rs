@@ -27,6 +27,7 @@ pub struct LoadedEncoder<B: Backend> {
 }
 
 /// What a weight file turned out to hold.
+#[allow(clippy::large_enum_variant)] // one value per loaded file
 pub enum LoadedEfficientNet<B: Backend> {
     Classifier(LoadedClassifier<B>),
     Encoder(LoadedEncoder<B>),

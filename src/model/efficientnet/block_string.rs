@@ -112,7 +112,7 @@ impl BlockSpec {
         if spec.repeats == 0 || spec.out_channels == 0 {
             return Err(fail("repeats and channels must be at least 1".into()));
         }
-        if spec.kernel % 2 == 0 {
+        if spec.kernel.is_multiple_of(2) {
             return Err(fail(format!("kernel {} must be odd", spec.kernel)));
         }
         if !(1..=2).contains(&spec.stride) {

@@ -186,6 +186,9 @@ impl<B: Backend> InvertedResidual<B> {
 }
 
 /// One EfficientNet block. Enum variants do not appear in checkpoint keys (`blocks.1.0.conv_pw.weight`).
+// The variants are a few kB of parameter handles each, held once per block; boxing them would only add an
+// indirection to Burn's module derive.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Block<B: Backend> {
     Ds(DepthwiseSeparable<B>),
