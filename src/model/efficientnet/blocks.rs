@@ -7,7 +7,7 @@ use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::{sigmoid, silu};
+use burn::tensor::activation::sigmoid;
 use burn::tensor::Distribution;
 
 /// A bias-free convolution as timm's `create_conv2d(..., padding='same')` builds it.
@@ -34,6 +34,13 @@ pub fn same_conv<B: Backend>(
 /// BatchNorm with TensorFlow's epsilon (timm's `BN_EPS_TF_DEFAULT` = 1e-3 for the `tf_` models).
 pub fn batch_norm<B: Backend>(channels: usize, eps: f64, device: &B::Device) -> BatchNorm<B> {
     BatchNormConfig::new(channels).with_epsilon(eps).init(device)
+}
+
+/// SiLU as PyTorch's CPU kernel computes it, `x / (1 + exp(−x))`. On flex (Burn 0.21) element-wise maths is
+/// scalar and single-threaded, and its own `silu` (`x · sigmoid(x)`, with a branch per element) is half of B7's
+/// time; this form of three plain ops is 1.5× faster (49 → 32 ms on a 192×190×190 map).
+pub fn silu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    x.clone() / (x.neg().exp() + 1.0)
 }
 
 /// Convolution followed by BatchNorm; once `folded`, the BatchNorm lives inside the conv's weight and bias.

@@ -10,11 +10,12 @@ pub mod blocks;
 use burn::nn::conv::Conv2d;
 use burn::nn::BatchNorm;
 use burn::prelude::*;
-use burn::tensor::activation::silu;
 use serde::{Deserialize, Serialize};
 
 pub use block_string::{BlockKind, BlockSpec, BlockStringError};
-use blocks::{batch_norm, conv_bn, fold_bn, same_conv, Block, DepthwiseSeparable, InvertedResidual, SqueezeExcite};
+use blocks::{
+    batch_norm, conv_bn, fold_bn, same_conv, silu, Block, DepthwiseSeparable, InvertedResidual, SqueezeExcite,
+};
 
 /// EfficientNet-B0's seven stages (timm `_gen_efficientnet` `arch_def`); every B-model scales these.
 pub const B0_STAGES: [&str; 7] = [
