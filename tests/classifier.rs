@@ -8,7 +8,7 @@
 mod common;
 
 use burn::store::ModuleSnapshot;
-use common::{device, fixture, max_abs_diff, tensor, values, B};
+use common::{arch, device, fixture, max_abs_diff, tensor, values, B};
 use deepfake_detector::model::efficientnet::EfficientNetConfig;
 use deepfake_detector::weights::classifier::{
     load_classifier, load_efficientnet, save_efficientnet, LoadedEfficientNet,
@@ -18,28 +18,6 @@ use safetensors::tensor::TensorView;
 use safetensors::SafeTensors;
 
 const TOLERANCE: f32 = 1e-4;
-
-/// The fixture's architecture, read from the JSON the reference script wrote beside it.
-fn arch(name: &str) -> EfficientNetConfig {
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture(&format!("effnet/{name}.json"))).unwrap()).unwrap();
-    EfficientNetConfig {
-        name: format!("fixture_{name}"),
-        stages: json["block_strings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|s| s.as_array().unwrap().iter().map(|b| b.as_str().unwrap().to_string()))
-            .collect(),
-        width_multiplier: json["channel_multiplier"].as_f64().unwrap(),
-        depth_multiplier: json["depth_multiplier"].as_f64().unwrap(),
-        channel_divisor: json["channel_divisor"].as_u64().unwrap() as usize,
-        stem_size: json["stem_size"].as_u64().unwrap() as usize,
-        num_features: json["num_features"].as_u64().unwrap() as usize,
-        bn_eps: json["bn_eps"].as_f64().unwrap(),
-        drop_path_rate: 0.0,
-    }
-}
 
 fn io(name: &str) -> TensorFile {
     TensorFile::read(&fixture(&format!("effnet/{name}_io.safetensors"))).unwrap()

@@ -125,6 +125,9 @@ impl Detect<'_> {
             Ok(v) => v,
             Err(e) => return Ok(Output::Failed { input: name, status: e.status().into(), error: e.to_string() }),
         };
+        if let Some(why) = &video.short {
+            eprintln!("{name}: {why}");
+        }
         // The solution detects on half-size frames and doubles the boxes (dfdc-solution.md §5.3).
         let found = detector.detect(&video.halves);
         let mut frames = Vec::new();

@@ -264,8 +264,8 @@ pub fn run(args: InferArgs) -> anyhow::Result<ExitCode> {
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} videos, eta {eta} {msg}")
             .expect("valid template"),
     );
-    if !kept.is_empty() && !args.quiet {
-        progress.println(format!("resuming: {} video(s) already done in {}", kept.len(), journal_path.display()));
+    if !kept.is_empty() {
+        eprintln!("resuming: {} video(s) already done in {}", kept.len(), journal_path.display());
     }
     let task = Infer { args: &args, models: &models, jobs: todo, options, progress: progress.clone(), journal };
     let fresh = run_on(args.device.device, args.device.precision, task)??;

@@ -113,6 +113,10 @@ pub struct VideoResult {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
     pub frames_read: usize,
+    /// Set when fewer frames than asked for could be read (a truncated or damaged file, a frame count larger than
+    /// the frames that decode); the video is still scored on what was read, as the original does.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub warning: Option<String>,
     pub faces_found: usize,
     pub faces_used: usize,
     /// The confident rule's result per model.

@@ -16,7 +16,7 @@ use crate::imaging::crop::{face_crop_rect, isotropic_resize, put_to_center};
 use crate::imaging::normalize::{to_nchw, IMAGENET_MEAN, IMAGENET_STD};
 use crate::imaging::pillow::resize_bicubic;
 use crate::model::classifier::DeepFakeClassifier;
-use crate::video::{sample_frames, SampleOptions, SampledFrame, VideoError};
+use crate::video::{sample_frames, SampleOptions, SampledFrame, StreamEnd, VideoError};
 
 /// A classifier of the ensemble.
 pub struct Classifier<B: Backend> {
@@ -30,6 +30,8 @@ pub struct Classifier<B: Backend> {
 pub struct DecodedVideo {
     pub frames: Vec<SampledFrame>,
     pub halves: Vec<RgbImage>,
+    /// Why decoding stopped before the last wanted frame, if it did.
+    pub short: Option<String>,
 }
 
 /// What the decoding thread hands to the pipeline.
@@ -49,7 +51,22 @@ pub fn decode(file: String, path: &Path, options: &SampleOptions) -> Decoded {
             .iter()
             .map(|f| resize_bicubic(&f.image, f.image.width() / 2, f.image.height() / 2))
             .collect();
-        DecodedVideo { frames: sampled.frames, halves }
+        let short = match &sampled.end {
+            StreamEnd::AllWanted => None,
+            StreamEnd::EndOfStream => Some(format!(
+                "the stream ended after {} decoded frame(s); {} of {} wanted frames read",
+                sampled.decoded_frames,
+                sampled.frames.len(),
+                sampled.wanted.len()
+            )),
+            StreamEnd::DecodeError(e) => Some(format!(
+                "decoding failed after {} frame(s) ({e}); {} of {} wanted frames read",
+                sampled.decoded_frames,
+                sampled.frames.len(),
+                sampled.wanted.len()
+            )),
+        };
+        DecodedVideo { frames: sampled.frames, halves, short }
     });
     Decoded { file, video, decode_s: start.elapsed().as_secs_f64() }
 }
@@ -122,6 +139,7 @@ impl<B: Backend> Pipeline<B> {
             score: None,
             error: None,
             frames_read: 0,
+            warning: None,
             faces_found: 0,
             faces_used: 0,
             per_model: Vec::new(),
@@ -139,6 +157,7 @@ impl<B: Backend> Pipeline<B> {
             }
         };
         result.frames_read = video.frames.len();
+        result.warning = video.short;
 
         let t = Instant::now();
         let detections = self.detector.detect(&video.halves);

@@ -190,6 +190,7 @@ mod tests {
             score,
             error: None,
             frames_read: 0,
+            warning: None,
             faces_found: 0,
             faces_used: 0,
             per_model: vec![],

@@ -133,12 +133,15 @@ mod tests {
 
     #[test]
     fn float16_threshold_is_0_7998() {
-        // 0.7999 is above 0.8 once both are float16 (0.8 rounds to 0.7998046875); not in float32.
-        let p16 = vec![f16::from_f32(0.7999); 13];
-        let p32 = vec![0.7999f32; 13];
-        assert_eq!(confident_strategy(&p16).unwrap(), numpy_mean(&p16));
-        assert!(f16::from_f32(0.7999) > f16::from_f64(0.8));
-        assert_eq!(confident_strategy(&p32), Some(numpy_mean(&p32)));
+        // 0.80001 is above 0.8 in float32, but in float16 it rounds to 0.7998, which equals float16(0.8): with 13
+        // of 20 faces there, float32 takes the fake branch and float16 the plain mean.
+        let mut p32 = vec![0.80001f32; 13];
+        p32.extend([0.5; 7]);
+        let p16: Vec<f16> = p32.iter().map(|&v| f16::from_f32(v)).collect();
+        assert!((confident_strategy(&p32).unwrap() - 0.80001).abs() < 1e-6);
+        assert_eq!(f16::from_f32(0.80001), f16::from_f64(0.8));
+        assert_eq!(confident_strategy(&p16), Some(numpy_mean(&p16)));
+        assert!((confident_strategy(&p16).unwrap().to_f32() - (13.0 * 0.7998 + 3.5) / 20.0).abs() < 1e-3);
     }
 
     #[test]

