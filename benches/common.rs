@@ -1,18 +1,12 @@
 //! Shared by the benchmarks: timing with warm-up, min and median, JSON lines like the Python reference scripts.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
 use std::time::Instant;
 
-/// `$DEEPFAKE_CACHE/media/<name>` (fetched by scripts/fetch-media.sh).
-pub fn media(name: &str) -> PathBuf {
-    let cache = std::env::var_os("DEEPFAKE_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache"));
-    let path = cache.join("media").join(name);
-    assert!(path.is_file(), "{} is missing: run scripts/fetch-media.sh first", path.display());
-    path
-}
+#[path = "../tests/common/mod.rs"]
+mod tests_common;
+#[allow(unused_imports)] // not every benchmark reads media
+pub use tests_common::media;
 
 /// `BENCH_REPEATS` / `BENCH_WARMUP` from the environment, with defaults.
 pub fn knob(name: &str, default: usize) -> usize {

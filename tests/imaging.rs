@@ -6,9 +6,12 @@
 //! for the real photos only checksums are, and the photos are read from `$DEEPFAKE_CACHE/media`
 //! (default `<repo>/.cache/media`, filled by `scripts/fetch-media.sh`).
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use common::media;
 use deepfake_detector::imaging::{area, crop, load, normalize, opencv, pillow, RgbImage};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -62,16 +65,6 @@ fn f32s(v: &Value) -> Vec<f32> {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Real media are not committed: they come from `scripts/fetch-media.sh`.
-fn media(name: &str) -> PathBuf {
-    let cache = std::env::var_os("DEEPFAKE_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache"));
-    let path = cache.join("media").join(name);
-    assert!(path.is_file(), "{} is missing: run scripts/fetch-media.sh first", path.display());
-    path
 }
 
 fn photo(entry: &Value) -> RgbImage {

@@ -146,7 +146,7 @@ impl BackendTask for Detect<'_> {
     type Output = anyhow::Result<Vec<Output>>;
 
     fn run<B: Backend>(self, device: Device<B>) -> Self::Output {
-        let detector = self.args.detector.detector::<B>(&device)?;
+        let detector = self.args.detector.detector::<B>(&device, self.args.device.device)?;
         self.args.inputs.iter().map(|input| self.one(&detector, input)).collect()
     }
 }

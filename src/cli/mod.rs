@@ -80,9 +80,9 @@ pub struct DetectorArgs {
     /// MTCNN weights (.bpk from `deepfake import --arch mtcnn`); default: facenet-pytorch's, built in.
     #[arg(long)]
     pub mtcnn: Option<PathBuf>,
-    /// Frames per PNet call: 1 is fastest on the CPU backend, larger batches pay on a GPU.
-    #[arg(long, default_value_t = 1)]
-    pub pnet_batch: usize,
+    /// Frames per PNet call (default: 1 on the CPU, where flex is fastest one frame at a time; 32 on a GPU).
+    #[arg(long)]
+    pub pnet_batch: Option<usize>,
 }
 
 impl DetectorArgs {
@@ -98,12 +98,14 @@ impl DetectorArgs {
     pub fn detector<B: burn::prelude::Backend>(
         &self,
         device: &burn::prelude::Device<B>,
+        spec: DeviceSpec,
     ) -> Result<crate::face::Detector<B>, crate::weights::WeightsError> {
+        let pnet_batch = self.pnet_batch.unwrap_or(if spec == DeviceSpec::Cpu { 1 } else { 32 });
         let nets = match &self.mtcnn {
             Some(path) => crate::weights::mtcnn::load_mtcnn::<B>(path, device)?,
             None => crate::weights::mtcnn::shipped_mtcnn::<B>(device)?,
         };
-        Ok(crate::face::Detector::new(nets, self.config(), device.clone()).with_pnet_batch(self.pnet_batch))
+        Ok(crate::face::Detector::new(nets, self.config(), device.clone()).with_pnet_batch(pnet_batch))
     }
 }
 
