@@ -35,7 +35,8 @@ impl Default for InferOptions {
             sample: SampleOptions::default(),
             detector: DetectorConfig::dfdc_inference(),
             max_faces: 127,
-            batch_size: 8,
+            // Flex runs fastest one image at a time; the CLI raises this on a GPU.
+            batch_size: 1,
             per_person: false,
             half_probabilities: false,
         }
