@@ -134,6 +134,23 @@ impl<B: Backend> Detector<B> {
 
     /// [`Detector::detect`] with per-frame stage counts.
     pub fn detect_traced(&self, frames: &[RgbImage]) -> (Vec<Vec<Face>>, Vec<StageTrace>) {
+        if self.pnet_batch == 1 && frames.len() > 1 {
+            // One frame per call (the CPU setting): frames run side by side, so that the single-threaded parts of
+            // one frame (element-wise ops, pooling, box arithmetic) overlap with another frame's convolutions.
+            use rayon::prelude::*;
+            let (faces, traces): (Vec<_>, Vec<_>) = frames
+                .par_iter()
+                .map(|f| {
+                    let (mut faces, mut trace) = self.detect_group(std::slice::from_ref(f));
+                    (faces.remove(0), trace.remove(0))
+                })
+                .unzip();
+            return (faces, traces);
+        }
+        self.detect_group(frames)
+    }
+
+    fn detect_group(&self, frames: &[RgbImage]) -> (Vec<Vec<Face>>, Vec<StageTrace>) {
         let mut trace = vec![StageTrace::default(); frames.len()];
         let mut stage1: Vec<Vec<Candidate>> = vec![Vec::new(); frames.len()];
         // Frames of one size share the pyramid's PNet calls.
@@ -154,24 +171,60 @@ impl<B: Backend> Detector<B> {
     /// Stage 1: PNet over the pyramid, NMS 0.5 per scale, NMS 0.7 over all scales, regression (no +1), squaring.
     fn proposals(&self, frames: &[RgbImage], group: &[usize], out: &mut [Vec<Candidate>], trace: &mut [StageTrace]) {
         let (width, height) = frames[group[0]].dimensions();
-        let threshold = self.config.thresholds[0];
+        let scales = pyramid_scales(height, width, self.config.min_face_size, self.config.factor);
+        // On the CPU setting (one frame per call) the scales run side by side, like the frames in `detect_traced`.
+        let per_scale: Vec<Vec<(Vec<Candidate>, (usize, usize))>> = if self.pnet_batch == 1 {
+            use rayon::prelude::*;
+            scales.par_iter().map(|&s| self.scale_proposals(frames, group, s)).collect()
+        } else {
+            scales.iter().map(|&s| self.scale_proposals(frames, group, s)).collect()
+        };
         let mut all: Vec<Vec<Candidate>> = vec![Vec::new(); group.len()];
-        for scale in pyramid_scales(height, width, self.config.min_face_size, self.config.factor) {
-            let (hs, ws) = (scaled_size(height, scale), scaled_size(width, scale));
-            let mut batch = Vec::with_capacity(group.len() * 3 * hs * ws);
-            for &i in group {
-                let planes = resize_to_planar(&frames[i], (0, 0, width, height), hs, ws)
-                    .expect("the whole frame is a valid rectangle");
-                batch.extend_from_slice(&planes);
+        for scale in per_scale {
+            for (g, (kept, counts)) in scale.into_iter().enumerate() {
+                trace[group[g]].scales.push(counts);
+                all[g].extend(kept);
             }
-            normalise(&mut batch);
-            let input = Tensor::<B, 4>::from_data(TensorData::new(batch, [group.len(), 3, hs, ws]), &self.device);
-            let (reg, prob) = self.nets.pnet.forward(input);
-            let [_, _, oh, ow] = reg.dims();
-            let (reg, prob) = (to_vec(reg), to_vec(prob));
-            // generateBoundingBox divides by the scale as an f32 tensor op.
-            let s = scale as f32;
-            for (g, cands) in all.iter_mut().enumerate() {
+        }
+        for (g, cands) in all.into_iter().enumerate() {
+            let keep = nms_iou(&boxes(&cands), &scores(&cands), 0.7);
+            trace[group[g]].stage1 = keep.len();
+            out[group[g]] = keep
+                .into_iter()
+                .map(|k| {
+                    let c = cands[k];
+                    Candidate { bbox: rerec(regress(c.bbox, c.reg)), ..c }
+                })
+                .collect();
+        }
+    }
+
+    /// One pyramid scale for the frames of `group`: per frame the candidates kept by NMS 0.5 (best first) and
+    /// (cells at or above the threshold, boxes kept).
+    fn scale_proposals(
+        &self,
+        frames: &[RgbImage],
+        group: &[usize],
+        scale: f64,
+    ) -> Vec<(Vec<Candidate>, (usize, usize))> {
+        let (width, height) = frames[group[0]].dimensions();
+        let threshold = self.config.thresholds[0];
+        let (hs, ws) = (scaled_size(height, scale), scaled_size(width, scale));
+        let mut batch = Vec::with_capacity(group.len() * 3 * hs * ws);
+        for &i in group {
+            let planes = resize_to_planar(&frames[i], (0, 0, width, height), hs, ws)
+                .expect("the whole frame is a valid rectangle");
+            batch.extend_from_slice(&planes);
+        }
+        normalise(&mut batch);
+        let input = Tensor::<B, 4>::from_data(TensorData::new(batch, [group.len(), 3, hs, ws]), &self.device);
+        let (reg, prob) = self.nets.pnet.forward(input);
+        let [_, _, oh, ow] = reg.dims();
+        let (reg, prob) = (to_vec(reg), to_vec(prob));
+        // generateBoundingBox divides by the scale as an f32 tensor op.
+        let s = scale as f32;
+        (0..group.len())
+            .map(|g| {
                 let prob = &prob[g * oh * ow..(g + 1) * oh * ow];
                 let reg = &reg[g * 4 * oh * ow..(g + 1) * 4 * oh * ow];
                 let mut found = Vec::new();
@@ -192,21 +245,10 @@ impl<B: Backend> Detector<B> {
                     }
                 }
                 let keep = nms_iou(&boxes(&found), &scores(&found), 0.5);
-                trace[group[g]].scales.push((found.len(), keep.len()));
-                cands.extend(keep.into_iter().map(|k| found[k]));
-            }
-        }
-        for (g, cands) in all.into_iter().enumerate() {
-            let keep = nms_iou(&boxes(&cands), &scores(&cands), 0.7);
-            trace[group[g]].stage1 = keep.len();
-            out[group[g]] = keep
-                .into_iter()
-                .map(|k| {
-                    let c = cands[k];
-                    Candidate { bbox: rerec(regress(c.bbox, c.reg)), ..c }
-                })
-                .collect();
-        }
+                let counts = (found.len(), keep.len());
+                (keep.into_iter().map(|k| found[k]).collect(), counts)
+            })
+            .collect()
     }
 
     /// Area-resampled, normalised crops of every candidate with a non-empty `pad` rectangle; candidates without
