@@ -92,6 +92,9 @@ struct Candidate {
     reg: [f32; 4],
 }
 
+/// Per frame of a group, at one pyramid scale: the candidates kept by NMS 0.5, and (cells found, boxes kept).
+type ScaleProposals = Vec<(Vec<Candidate>, (usize, usize))>;
+
 /// MTCNN: the three networks and the settings.
 pub struct Detector<B: Backend> {
     pub nets: MtcnnNets<B>,
@@ -173,7 +176,7 @@ impl<B: Backend> Detector<B> {
         let (width, height) = frames[group[0]].dimensions();
         let scales = pyramid_scales(height, width, self.config.min_face_size, self.config.factor);
         // On the CPU setting (one frame per call) the scales run side by side, like the frames in `detect_traced`.
-        let per_scale: Vec<Vec<(Vec<Candidate>, (usize, usize))>> = if self.pnet_batch == 1 {
+        let per_scale: Vec<ScaleProposals> = if self.pnet_batch == 1 {
             use rayon::prelude::*;
             scales.par_iter().map(|&s| self.scale_proposals(frames, group, s)).collect()
         } else {
