@@ -99,8 +99,9 @@ type ScaleProposals = Vec<(Vec<Candidate>, (usize, usize))>;
 pub struct Detector<B: Backend> {
     pub nets: MtcnnNets<B>,
     pub config: DetectorConfig,
-    /// Frames per PNet call. Batching pays on a GPU; on flex (Burn 0.21) a batched convolution is slower per
-    /// image than single ones (PNet's first conv: 33 ms/frame at batch 8 against 15 ms at batch 1).
+    /// Frames per PNet call (default 1). Batching pays on a GPU; on flex (Burn 0.21) a batched convolution is
+    /// slower per image than single ones (PNet's first conv: 33 ms/frame at batch 8 against 15 ms at batch 1), and
+    /// with 1 the frames and pyramid scales run side by side instead.
     pub pnet_batch: usize,
     device: B::Device,
 }
@@ -120,7 +121,7 @@ fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
 
 impl<B: Backend> Detector<B> {
     pub fn new(nets: MtcnnNets<B>, config: DetectorConfig, device: B::Device) -> Self {
-        Self { nets, config, pnet_batch: usize::MAX, device }
+        Self { nets, config, pnet_batch: 1, device }
     }
 
     /// Sets the frames per PNet call (at least 1).
