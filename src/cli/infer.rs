@@ -88,19 +88,23 @@ fn is_hidden(path: &Path) -> bool {
     path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
 }
 
+/// The regular, non-hidden files of a folder, sorted.
+fn files_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading folder {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && !is_hidden(p))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 /// Files of the inputs; a folder contributes its regular, non-hidden files, named relative to it.
 fn collect_jobs(inputs: &[PathBuf], skip: &[PathBuf]) -> anyhow::Result<Vec<Job>> {
     let mut jobs = Vec::new();
     for input in inputs {
         if input.is_dir() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(input)
-                .with_context(|| format!("reading folder {}", input.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && !is_hidden(p))
-                .filter(|p| !skip.iter().any(|s| same_file(s, p)))
-                .collect();
-            entries.sort();
-            for path in entries {
+            for path in files_in(input)?.into_iter().filter(|p| !skip.iter().any(|s| same_file(s, p))) {
                 let file = path.strip_prefix(input).unwrap_or(&path).to_string_lossy().into_owned();
                 jobs.push(Job { file, path });
             }
@@ -128,10 +132,8 @@ fn collect_models(models: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for m in models {
         if m.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(m)
-                .with_context(|| format!("reading model folder {}", m.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && !is_hidden(p))
+            let files: Vec<PathBuf> = files_in(m)?
+                .into_iter()
                 .filter(|p| {
                     let mut head = [0u8; 16];
                     std::fs::File::open(p)
@@ -139,7 +141,6 @@ fn collect_models(models: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
                         .is_ok_and(|n| WeightFormat::sniff(&head[..n]).is_some())
                 })
                 .collect();
-            files.sort();
             if files.is_empty() {
                 bail!("no weight files in {}", m.display());
             }

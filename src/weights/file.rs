@@ -10,7 +10,7 @@ use burn::store::pytorch::PytorchReader;
 use burn::store::{BurnpackStore, BurnpackWriter, ModuleStore, SafetensorsStore, TensorSnapshot};
 use serde::Deserialize;
 
-use super::pickle::{legacy_layouts, pickle_layouts, TensorLayout};
+use super::pickle::{legacy_layouts, pickle_layouts, TensorLayout, TRUNCATED};
 use super::WeightsError;
 
 /// The on-disk formats we read.
@@ -134,12 +134,33 @@ impl TensorFile {
 }
 
 /// Shapes and strides of every tensor, read from the file's pickle (see [`super::pickle`]).
+/// Only the pickles are read, not the tensor data (a B7 checkpoint is 266 MB): a legacy file's pickles come first
+/// and are read in growing prefixes; a zip file's `data.pkl` is one entry of the archive.
 fn torch_layouts(path: &Path, format: WeightFormat) -> Result<BTreeMap<String, TensorLayout>, String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    torch_layouts_from(path, format, 1 << 20)
+}
+
+fn torch_layouts_from(
+    path: &Path,
+    format: WeightFormat,
+    first_read: u64,
+) -> Result<BTreeMap<String, TensorLayout>, String> {
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     match format {
-        WeightFormat::PytorchLegacy => legacy_layouts(&bytes),
+        WeightFormat::PytorchLegacy => {
+            let mut prefix = Vec::new();
+            let mut want = first_read.max(1);
+            loop {
+                let have = prefix.len() as u64;
+                (&mut file).take(want - have).read_to_end(&mut prefix).map_err(|e| e.to_string())?;
+                match legacy_layouts(&prefix) {
+                    Err(e) if e == TRUNCATED && prefix.len() as u64 == want => want *= 2,
+                    result => return result,
+                }
+            }
+        }
         _ => {
-            let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| e.to_string())?;
+            let mut archive = zip::ZipArchive::new(file).map_err(|e| e.to_string())?;
             let name = archive
                 .file_names()
                 .find(|n| n.ends_with("data.pkl"))
@@ -363,6 +384,15 @@ pub fn sha256_file(path: &Path) -> Result<String, WeightsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn legacy_pickles_are_read_in_growing_prefixes() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/effnet/b_dfdc_legacy.pth");
+        let whole = torch_layouts(&path, WeightFormat::PytorchLegacy).unwrap();
+        assert!(whole.len() > 300);
+        // Starting from 64 bytes, the prefix doubles until the pickles parse: the same layouts.
+        assert_eq!(torch_layouts_from(&path, WeightFormat::PytorchLegacy, 64).unwrap(), whole);
+    }
 
     #[test]
     fn sniffs_formats_from_magic_bytes() {

@@ -8,6 +8,9 @@
 
 use std::collections::BTreeMap;
 
+/// The error of a pickle that ends early: a caller holding only the start of a file may read more and retry.
+pub const TRUNCATED: &str = "truncated pickle";
+
 /// Where one tensor's elements sit in its storage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TensorLayout {
@@ -94,7 +97,7 @@ fn parse(data: &[u8], mut pos: usize) -> Result<(Pickle, usize, usize), String> 
     let mut arena: Vec<Value> = Vec::new();
     let mut stack: Vec<Slot> = Vec::new();
     let mut memo: BTreeMap<u64, usize> = BTreeMap::new();
-    let eof = || "truncated pickle".to_string();
+    let eof = || TRUNCATED.to_string();
     macro_rules! take {
         ($n:expr) => {{
             let n: usize = $n;
@@ -135,7 +138,8 @@ fn parse(data: &[u8], mut pos: usize) -> Result<(Pickle, usize, usize), String> 
     }
     fn line(data: &[u8], pos: &mut usize) -> Result<String, String> {
         let start = *pos;
-        let end = data[start..].iter().position(|&b| b == b'\n').ok_or("unterminated pickle line")? + start;
+        // A line without its end is where the data stops: the same "truncated" as any short read.
+        let end = data[start..].iter().position(|&b| b == b'\n').ok_or(TRUNCATED)? + start;
         *pos = end + 1;
         Ok(String::from_utf8_lossy(&data[start..end]).into_owned())
     }
