@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::{DeviceArgs, ModelArgs};
 use crate::device::{run_on, BackendTask};
 use crate::imaging::crop::{isotropic_resize, put_to_center};
+use crate::imaging::load::load_rgb;
 use crate::imaging::normalize::{to_nchw, IMAGENET_MEAN, IMAGENET_STD};
 use crate::weights::classifier::{load_classifier, resolve_arch};
 
@@ -61,9 +62,10 @@ impl BackendTask for Classify<'_> {
             let mut slots = Vec::new();
             for path in chunk {
                 let image = path.display().to_string();
-                match image::open(path) {
+                // JPEG through libjpeg-turbo, as OpenCV and Pillow decode it (image-rs differs by a few levels).
+                match load_rgb(path) {
                     Ok(img) => {
-                        crops.push(put_to_center(&isotropic_resize(&img.to_rgb8(), size), size));
+                        crops.push(put_to_center(&isotropic_resize(&img, size), size));
                         slots.push(lines.len());
                         lines.push(Line::Score { image, logit: f32::NAN, probability: f32::NAN });
                     }
