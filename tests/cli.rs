@@ -6,7 +6,11 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::{arch, fixture, media};
+use common::{arch, device, fixture, media, B};
+use deepfake_detector::imaging::crop::{isotropic_resize, put_to_center};
+use deepfake_detector::imaging::load::load_rgb;
+use deepfake_detector::imaging::normalize::{to_nchw, IMAGENET_MEAN, IMAGENET_STD};
+use deepfake_detector::weights::classifier::load_classifier;
 use serde_json::Value;
 
 fn deepfake() -> Command {
@@ -239,5 +243,12 @@ fn classify_prints_one_json_line_per_image() {
     let p = lines[0]["probability"].as_f64().unwrap();
     let logit = lines[0]["logit"].as_f64().unwrap();
     assert!((p - 1.0 / (1.0 + (-logit).exp())).abs() < 1e-6);
+    // The same crop through the library: JPEG by libjpeg-turbo (as Pillow/OpenCV), resize, centre, normalise.
+    let img = load_rgb(&media("grace_hopper.jpg")).unwrap();
+    let crop = put_to_center(&isotropic_resize(&img, 380), 380);
+    let input = to_nchw(&[crop], IMAGENET_MEAN, IMAGENET_STD).unwrap();
+    let loaded = load_classifier::<B>(&model, None, &device()).unwrap();
+    let want = loaded.model.fold_batchnorm().logits(input, 1, 380, &device())[0];
+    assert!((logit as f32 - want).abs() < 1e-5, "classify {logit} vs library {want}");
     assert!(lines[1]["error"].is_string());
 }
