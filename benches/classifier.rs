@@ -3,6 +3,7 @@
 //!
 //!   cargo bench --bench classifier                              # CPU (flex), all cores
 //!   cargo bench --bench classifier --features cuda -- cuda      # also on GPU 0
+//!   LIBTORCH_USE_PYTORCH=1 cargo bench --bench classifier --features tch -- tch   # also on libtorch (CPU)
 //!   BENCH_REPEATS=5 BENCH_WARMUP=1 BENCH_BATCHES=1,8 BENCH_ARCH=tf_efficientnet_b7 …
 
 #[path = "common.rs"]
@@ -47,6 +48,9 @@ fn main() {
     let mut devices = vec![DeviceSpec::Cpu];
     if args.iter().any(|a| a == "cuda") {
         devices.push(DeviceSpec::Cuda(0));
+    }
+    if args.iter().any(|a| a == "tch") {
+        devices.push(DeviceSpec::Tch);
     }
     for spec in devices {
         let label = spec.to_string();

@@ -5,6 +5,7 @@
 //!   cargo bench --bench infer                                        # 1 model, all five sample clips
 //!   BENCH_MODELS=7 BENCH_VIDEOS=single_face.mp4 cargo bench --bench infer
 //!   BENCH_FRAMES=4 BENCH_ARCH=tf_efficientnet_b0 …                   # quicker runs
+//!   BENCH_DEVICE=tch cargo bench --features tch --bench infer          # libtorch (or cuda with --features cuda)
 //!
 //! Prints one JSON line per video and a summary line with seconds per stage per video. Decoding here runs in
 //! the same thread as the rest (the `infer` command overlaps it with the previous video's work), so the stages
@@ -15,8 +16,9 @@ mod common;
 
 use std::time::Instant;
 
-use burn::backend::Flex;
+use burn::prelude::*;
 use common::{knob, media};
+use deepfake_detector::device::{run_on, BackendTask, DeviceSpec, Precision};
 use deepfake_detector::face::{Detector, DetectorConfig};
 use deepfake_detector::infer::pipeline::{decode, Classifier, Pipeline};
 use deepfake_detector::infer::InferOptions;
@@ -25,8 +27,23 @@ use deepfake_detector::model::efficientnet::EfficientNetConfig;
 use deepfake_detector::video::SampleOptions;
 use deepfake_detector::weights::mtcnn::shipped_mtcnn;
 
+struct Bench;
+
+impl BackendTask for Bench {
+    type Output = ();
+
+    fn run<B: Backend>(self, device: Device<B>) {
+        bench::<B>(device)
+    }
+}
+
 fn main() {
-    let device = Default::default();
+    let spec: DeviceSpec = std::env::var("BENCH_DEVICE").unwrap_or_else(|_| "cpu".into()).parse().expect("device");
+    run_on(spec, Precision::F32, Bench).expect("device available");
+}
+
+fn bench<B: Backend>(device: Device<B>) {
+    let label = B::name(&device);
     let arch = std::env::var("BENCH_ARCH").unwrap_or_else(|_| "tf_efficientnet_b7".into());
     let n_models = knob("BENCH_MODELS", 1);
     let frames = knob("BENCH_FRAMES", 32);
@@ -35,14 +52,14 @@ fn main() {
     });
     let config = ClassifierConfig::dfdc(EfficientNetConfig::named(&arch).expect("known arch"));
     // One model object shared N times, as bench_infer.py does: same cost as N distinct models.
-    let model = config.init::<Flex>(&device).expect("build model").fold_batchnorm();
+    let model = config.init::<B>(&device).expect("build model").fold_batchnorm();
     let models = (0..n_models)
         .map(|i| Classifier { name: format!("{arch}_{i}"), model: model.clone(), input_size: config.input_size as u32 })
         .collect();
     let options =
         InferOptions { sample: SampleOptions { frames, ..SampleOptions::default() }, ..InferOptions::default() };
     let pipeline = Pipeline {
-        detector: Detector::new(shipped_mtcnn::<Flex>(&device).unwrap(), DetectorConfig::dfdc_inference(), device),
+        detector: Detector::new(shipped_mtcnn::<B>(&device).unwrap(), DetectorConfig::dfdc_inference(), device.clone()),
         models,
         options,
         device,
@@ -60,7 +77,7 @@ fn main() {
         let total = start.elapsed().as_secs_f64();
         let t = &r.timing;
         println!(
-            "{{\"video\": \"{name}\", \"impl\": \"rust\", \"models\": {n_models}, \"arch\": \"{arch}\", \"frames_read\": {}, \"faces\": {}, \"decode_s\": {:.3}, \"detect_s\": {:.3}, \"classify_s\": {:.3}, \"total_s\": {total:.3}, \"status\": \"{}\"}}",
+            "{{\"video\": \"{name}\", \"impl\": \"rust-{label}\", \"models\": {n_models}, \"arch\": \"{arch}\", \"frames_read\": {}, \"faces\": {}, \"decode_s\": {:.3}, \"detect_s\": {:.3}, \"classify_s\": {:.3}, \"total_s\": {total:.3}, \"status\": \"{}\"}}",
             r.frames_read, r.faces_used, t.decode_s, t.detect_s, t.classify_s, r.status.0
         );
         for (s, v) in sums.iter_mut().zip([t.decode_s, t.detect_s, t.classify_s, total]) {
@@ -70,7 +87,7 @@ fn main() {
     }
     let per = |i: usize| sums[i] / count as f64;
     println!(
-        "{{\"summary\": \"per video\", \"impl\": \"rust\", \"videos\": {count}, \"models\": {n_models}, \"decode_s\": {:.3}, \"detect_s\": {:.3}, \"classify_s\": {:.3}, \"total_s\": {:.3}, \"threads\": \"{}\"}}",
+        "{{\"summary\": \"per video\", \"impl\": \"rust-{label}\", \"videos\": {count}, \"models\": {n_models}, \"decode_s\": {:.3}, \"detect_s\": {:.3}, \"classify_s\": {:.3}, \"total_s\": {:.3}, \"threads\": \"{}\"}}",
         per(0),
         per(1),
         per(2),

@@ -4,6 +4,7 @@
 //!   cargo bench --bench mtcnn                      # all cores
 //!   RAYON_NUM_THREADS=1 cargo bench --bench mtcnn  # one thread, like `bench_mtcnn.py --threads 1`
 //!   BENCH_REPEATS=20 BENCH_WARMUP=3 …              # defaults 10 and 2
+//!   BENCH_DEVICE=tch cargo bench --features tch --bench mtcnn     # libtorch (or cuda with --features cuda)
 //!
 //! Cases: `detect_960x540` (one frame per call; a 1080p video's detector input, made like the Python script:
 //! face_noface.mov's 960×540 frames enlarged to 1920×1080 with OpenCV's INTER_CUBIC, then halved with Pillow's
@@ -13,8 +14,9 @@
 #[path = "common.rs"]
 mod common;
 
-use burn::backend::Flex;
+use burn::prelude::*;
 use common::{knob, media, time_case};
+use deepfake_detector::device::{run_on, BackendTask, DeviceSpec, Precision};
 use deepfake_detector::face::{Detector, DetectorConfig};
 use deepfake_detector::imaging::opencv::resize_cubic;
 use deepfake_detector::imaging::pillow::resize_bicubic;
@@ -31,13 +33,27 @@ fn frames(name: &str) -> Vec<RgbImage> {
         .collect()
 }
 
+struct Bench;
+
+impl BackendTask for Bench {
+    type Output = ();
+
+    fn run<B: Backend>(self, device: Device<B>) {
+        bench::<B>(device)
+    }
+}
+
 fn main() {
+    let spec: DeviceSpec = std::env::var("BENCH_DEVICE").unwrap_or_else(|_| "cpu".into()).parse().expect("device");
+    run_on(spec, Precision::F32, Bench).expect("device available");
+}
+
+fn bench<B: Backend>(device: Device<B>) {
     let cases: Option<Vec<String>> =
         std::env::var("BENCH_CASES").ok().map(|c| c.split(',').map(str::to_string).collect());
     let wanted = |c: &str| cases.as_ref().is_none_or(|list| list.iter().any(|x| x == c));
     let (warmup, repeats) = (knob("BENCH_WARMUP", 2), knob("BENCH_REPEATS", 10));
-    let device = Default::default();
-    let detector = Detector::new(shipped_mtcnn::<Flex>(&device).unwrap(), DetectorConfig::dfdc_inference(), device)
+    let detector = Detector::new(shipped_mtcnn::<B>(&device).unwrap(), DetectorConfig::dfdc_inference(), device)
         .with_pnet_batch(knob("BENCH_PNET_BATCH", 1));
 
     let full_hd: Vec<RgbImage> = frames("face_noface.mov").iter().map(|f| resize_cubic(f, 1920, 1080)).collect();
