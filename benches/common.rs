@@ -1,7 +1,11 @@
 //! Shared by the benchmarks: timing with warm-up, min and median, JSON lines like the Python reference scripts.
 #![allow(dead_code)]
 
+use std::marker::PhantomData;
 use std::time::Instant;
+
+use burn::prelude::*;
+use deepfake_detector::device::{run_on, BackendTask, DeviceSpec, Precision};
 
 #[path = "../tests/common/mod.rs"]
 mod tests_common;
@@ -35,4 +39,25 @@ pub fn time_case(case: &str, per: usize, warmup: usize, repeats: usize, mut f: i
         std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into())
     );
     (min, median)
+}
+
+/// A benchmark written once for every backend.
+pub trait DeviceBench {
+    fn bench<B: Backend>(device: Device<B>);
+}
+
+struct Task<T>(PhantomData<T>);
+
+impl<T: DeviceBench> BackendTask for Task<T> {
+    type Output = ();
+
+    fn run<B: Backend>(self, device: Device<B>) {
+        T::bench::<B>(device)
+    }
+}
+
+/// Runs `T` on `BENCH_DEVICE` (cpu, tch, cuda, …; default cpu).
+pub fn run_bench<T: DeviceBench>() {
+    let spec: DeviceSpec = std::env::var("BENCH_DEVICE").unwrap_or_else(|_| "cpu".into()).parse().expect("device");
+    run_on(spec, Precision::F32, Task::<T>(PhantomData)).expect("device available");
 }

@@ -17,8 +17,7 @@ mod common;
 use std::time::Instant;
 
 use burn::prelude::*;
-use common::{knob, media};
-use deepfake_detector::device::{run_on, BackendTask, DeviceSpec, Precision};
+use common::{knob, media, run_bench, DeviceBench};
 use deepfake_detector::face::{Detector, DetectorConfig};
 use deepfake_detector::infer::pipeline::{decode, Classifier, Pipeline};
 use deepfake_detector::infer::InferOptions;
@@ -27,66 +26,66 @@ use deepfake_detector::model::efficientnet::EfficientNetConfig;
 use deepfake_detector::video::SampleOptions;
 use deepfake_detector::weights::mtcnn::shipped_mtcnn;
 
-struct Bench;
-
-impl BackendTask for Bench {
-    type Output = ();
-
-    fn run<B: Backend>(self, device: Device<B>) {
-        bench::<B>(device)
-    }
-}
+struct Infer;
 
 fn main() {
-    let spec: DeviceSpec = std::env::var("BENCH_DEVICE").unwrap_or_else(|_| "cpu".into()).parse().expect("device");
-    run_on(spec, Precision::F32, Bench).expect("device available");
+    run_bench::<Infer>();
 }
 
-fn bench<B: Backend>(device: Device<B>) {
-    let label = B::name(&device);
-    let arch = std::env::var("BENCH_ARCH").unwrap_or_else(|_| "tf_efficientnet_b7".into());
-    let n_models = knob("BENCH_MODELS", 1);
-    let frames = knob("BENCH_FRAMES", 32);
-    let videos = std::env::var("BENCH_VIDEOS").unwrap_or_else(|_| {
-        "WolfgangLanger_Pexels.mp4,single_face.mp4,face_noface.mov,noface_face.mov,no_face.mp4".into()
-    });
-    let config = ClassifierConfig::dfdc(EfficientNetConfig::named(&arch).expect("known arch"));
-    // One model object shared N times, as bench_infer.py does: same cost as N distinct models.
-    let model = config.init::<B>(&device).expect("build model").fold_batchnorm();
-    let models = (0..n_models)
-        .map(|i| Classifier { name: format!("{arch}_{i}"), model: model.clone(), input_size: config.input_size as u32 })
-        .collect();
-    let options =
-        InferOptions { sample: SampleOptions { frames, ..SampleOptions::default() }, ..InferOptions::default() };
-    let pipeline = Pipeline {
-        detector: Detector::new(shipped_mtcnn::<B>(&device).unwrap(), DetectorConfig::dfdc_inference(), device.clone()),
-        models,
-        options,
-        device,
-    };
-    // Warm-up: one detection and one forward.
-    let warm =
-        decode("warm".into(), &media("single_face.mp4"), &SampleOptions { frames: 1, ..SampleOptions::default() });
-    pipeline.process(warm);
+impl DeviceBench for Infer {
+    fn bench<B: Backend>(device: Device<B>) {
+        let label = B::name(&device);
+        let arch = std::env::var("BENCH_ARCH").unwrap_or_else(|_| "tf_efficientnet_b7".into());
+        let n_models = knob("BENCH_MODELS", 1);
+        let frames = knob("BENCH_FRAMES", 32);
+        let videos = std::env::var("BENCH_VIDEOS").unwrap_or_else(|_| {
+            "WolfgangLanger_Pexels.mp4,single_face.mp4,face_noface.mov,noface_face.mov,no_face.mp4".into()
+        });
+        let config = ClassifierConfig::dfdc(EfficientNetConfig::named(&arch).expect("known arch"));
+        // One model object shared N times, as bench_infer.py does: same cost as N distinct models.
+        let model = config.init::<B>(&device).expect("build model").fold_batchnorm();
+        let models = (0..n_models)
+            .map(|i| Classifier {
+                name: format!("{arch}_{i}"),
+                model: model.clone(),
+                input_size: config.input_size as u32,
+            })
+            .collect();
+        let options =
+            InferOptions { sample: SampleOptions { frames, ..SampleOptions::default() }, ..InferOptions::default() };
+        let pipeline = Pipeline {
+            detector: Detector::new(
+                shipped_mtcnn::<B>(&device).unwrap(),
+                DetectorConfig::dfdc_inference(),
+                device.clone(),
+            ),
+            models,
+            options,
+            device,
+        };
+        // Warm-up: one detection and one forward.
+        let warm =
+            decode("warm".into(), &media("single_face.mp4"), &SampleOptions { frames: 1, ..SampleOptions::default() });
+        pipeline.process(warm);
 
-    let (mut sums, mut count) = ([0.0f64; 4], 0usize);
-    for name in videos.split(',') {
-        let start = Instant::now();
-        let decoded = decode(name.into(), &media(name), &pipeline.options.sample);
-        let r = pipeline.process(decoded);
-        let total = start.elapsed().as_secs_f64();
-        let t = &r.timing;
-        println!(
+        let (mut sums, mut count) = ([0.0f64; 4], 0usize);
+        for name in videos.split(',') {
+            let start = Instant::now();
+            let decoded = decode(name.into(), &media(name), &pipeline.options.sample);
+            let r = pipeline.process(decoded);
+            let total = start.elapsed().as_secs_f64();
+            let t = &r.timing;
+            println!(
             "{{\"video\": \"{name}\", \"impl\": \"rust-{label}\", \"models\": {n_models}, \"arch\": \"{arch}\", \"frames_read\": {}, \"faces\": {}, \"decode_s\": {:.3}, \"detect_s\": {:.3}, \"classify_s\": {:.3}, \"total_s\": {total:.3}, \"status\": \"{}\"}}",
             r.frames_read, r.faces_used, t.decode_s, t.detect_s, t.classify_s, r.status.0
         );
-        for (s, v) in sums.iter_mut().zip([t.decode_s, t.detect_s, t.classify_s, total]) {
-            *s += v;
+            for (s, v) in sums.iter_mut().zip([t.decode_s, t.detect_s, t.classify_s, total]) {
+                *s += v;
+            }
+            count += 1;
         }
-        count += 1;
-    }
-    let per = |i: usize| sums[i] / count as f64;
-    println!(
+        let per = |i: usize| sums[i] / count as f64;
+        println!(
         "{{\"summary\": \"per video\", \"impl\": \"rust-{label}\", \"videos\": {count}, \"models\": {n_models}, \"decode_s\": {:.3}, \"detect_s\": {:.3}, \"classify_s\": {:.3}, \"total_s\": {:.3}, \"threads\": \"{}\"}}",
         per(0),
         per(1),
@@ -94,4 +93,5 @@ fn bench<B: Backend>(device: Device<B>) {
         per(3),
         std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into())
     );
+    }
 }

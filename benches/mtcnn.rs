@@ -15,8 +15,7 @@
 mod common;
 
 use burn::prelude::*;
-use common::{knob, media, time_case};
-use deepfake_detector::device::{run_on, BackendTask, DeviceSpec, Precision};
+use common::{knob, media, run_bench, time_case, DeviceBench};
 use deepfake_detector::face::{Detector, DetectorConfig};
 use deepfake_detector::imaging::opencv::resize_cubic;
 use deepfake_detector::imaging::pillow::resize_bicubic;
@@ -33,56 +32,49 @@ fn frames(name: &str) -> Vec<RgbImage> {
         .collect()
 }
 
-struct Bench;
-
-impl BackendTask for Bench {
-    type Output = ();
-
-    fn run<B: Backend>(self, device: Device<B>) {
-        bench::<B>(device)
-    }
-}
+struct Mtcnn;
 
 fn main() {
-    let spec: DeviceSpec = std::env::var("BENCH_DEVICE").unwrap_or_else(|_| "cpu".into()).parse().expect("device");
-    run_on(spec, Precision::F32, Bench).expect("device available");
+    run_bench::<Mtcnn>();
 }
 
-fn bench<B: Backend>(device: Device<B>) {
-    let cases: Option<Vec<String>> =
-        std::env::var("BENCH_CASES").ok().map(|c| c.split(',').map(str::to_string).collect());
-    let wanted = |c: &str| cases.as_ref().is_none_or(|list| list.iter().any(|x| x == c));
-    let (warmup, repeats) = (knob("BENCH_WARMUP", 2), knob("BENCH_REPEATS", 10));
-    let detector = Detector::new(shipped_mtcnn::<B>(&device).unwrap(), DetectorConfig::dfdc_inference(), device)
-        .with_pnet_batch(knob("BENCH_PNET_BATCH", 1));
+impl DeviceBench for Mtcnn {
+    fn bench<B: Backend>(device: Device<B>) {
+        let cases: Option<Vec<String>> =
+            std::env::var("BENCH_CASES").ok().map(|c| c.split(',').map(str::to_string).collect());
+        let wanted = |c: &str| cases.as_ref().is_none_or(|list| list.iter().any(|x| x == c));
+        let (warmup, repeats) = (knob("BENCH_WARMUP", 2), knob("BENCH_REPEATS", 10));
+        let detector = Detector::new(shipped_mtcnn::<B>(&device).unwrap(), DetectorConfig::dfdc_inference(), device)
+            .with_pnet_batch(knob("BENCH_PNET_BATCH", 1));
 
-    let full_hd: Vec<RgbImage> = frames("face_noface.mov").iter().map(|f| resize_cubic(f, 1920, 1080)).collect();
-    let half_hd: Vec<RgbImage> = full_hd.iter().map(|f| resize_bicubic(f, 960, 540)).collect();
-    let small = frames("WolfgangLanger_Pexels.mp4");
+        let full_hd: Vec<RgbImage> = frames("face_noface.mov").iter().map(|f| resize_cubic(f, 1920, 1080)).collect();
+        let half_hd: Vec<RgbImage> = full_hd.iter().map(|f| resize_bicubic(f, 960, 540)).collect();
+        let small = frames("WolfgangLanger_Pexels.mp4");
 
-    if wanted("detect_960x540") {
-        time_case("detect_960x540", 1, warmup, repeats, |i| {
-            detector.detect(std::slice::from_ref(&half_hd[i % half_hd.len()]));
-        });
-    }
-    if wanted("resize_1920x1080") {
-        time_case("resize_1920x1080", 1, warmup, repeats, |i| {
-            resize_bicubic(&full_hd[i % full_hd.len()], 960, 540);
-        });
-    }
-    if wanted("detect_640x360") {
-        time_case("detect_640x360", 1, warmup, repeats, |i| {
-            detector.detect(std::slice::from_ref(&small[i % small.len()]));
-        });
-    }
-    if wanted("batch_960x540") {
-        time_case("batch_960x540", half_hd.len(), warmup.min(1), repeats.min(5), |_| {
-            detector.detect(&half_hd);
-        });
-    }
-    if wanted("batch_640x360") {
-        time_case("batch_640x360", small.len(), warmup.min(1), repeats.min(5), |_| {
-            detector.detect(&small);
-        });
+        if wanted("detect_960x540") {
+            time_case("detect_960x540", 1, warmup, repeats, |i| {
+                detector.detect(std::slice::from_ref(&half_hd[i % half_hd.len()]));
+            });
+        }
+        if wanted("resize_1920x1080") {
+            time_case("resize_1920x1080", 1, warmup, repeats, |i| {
+                resize_bicubic(&full_hd[i % full_hd.len()], 960, 540);
+            });
+        }
+        if wanted("detect_640x360") {
+            time_case("detect_640x360", 1, warmup, repeats, |i| {
+                detector.detect(std::slice::from_ref(&small[i % small.len()]));
+            });
+        }
+        if wanted("batch_960x540") {
+            time_case("batch_960x540", half_hd.len(), warmup.min(1), repeats.min(5), |_| {
+                detector.detect(&half_hd);
+            });
+        }
+        if wanted("batch_640x360") {
+            time_case("batch_640x360", small.len(), warmup.min(1), repeats.min(5), |_| {
+                detector.detect(&small);
+            });
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! OpenCV/Pillow/PyTorch, `model` holds the EfficientNet classifier, `weights` reads PyTorch/safetensors/Burn
 //! files, `infer` runs the per-video pipeline.
 
+pub mod atomic;
 pub mod cli;
 pub mod device;
 pub mod face;

@@ -10,11 +10,11 @@ use image::{Rgb, RgbImage};
 use serde::Serialize;
 
 use super::{DetectorArgs, DeviceArgs};
+use crate::atomic::write_atomic;
 use crate::device::{run_on, BackendTask};
 use crate::face::{Detector, Face};
 use crate::imaging::load::decode_rgb;
 use crate::infer::pipeline::decode;
-use crate::infer::report::write_atomic;
 use crate::video::SampleOptions;
 
 #[derive(Args, Debug)]

@@ -13,9 +13,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 use super::{DetectorArgs, DeviceArgs};
+use crate::atomic::write_atomic;
 use crate::device::{run_on, BackendTask, DeviceSpec, Precision};
 use crate::infer::pipeline::{decode, Classifier, Pipeline};
-use crate::infer::report::{submission_csv, write_atomic, FileStamp, Journal, Report, Summary};
+use crate::infer::report::{submission_csv, FileStamp, Journal, Report, Summary};
 use crate::infer::{InferOptions, VideoResult};
 use crate::video::SampleOptions;
 use crate::weights::classifier::{load_classifier, resolve_arch};

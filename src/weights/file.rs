@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::pickle::{legacy_layouts, pickle_layouts, TensorLayout, TRUNCATED};
 use super::WeightsError;
+use crate::atomic::write_atomic;
 
 /// The on-disk formats we read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -333,18 +334,13 @@ impl ModelFile {
     }
 }
 
-/// Writes tensors and metadata to a Burnpack file atomically (temporary file, then rename).
+/// Writes tensors and metadata to a Burnpack file atomically.
 pub fn write_burnpack(
     path: &Path,
     snapshots: Vec<TensorSnapshot>,
     metadata: &BTreeMap<String, String>,
 ) -> Result<(), WeightsError> {
     let fail = |reason: String| WeightsError::Write { path: path.to_path_buf(), reason };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-    }
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     // Parameter ids are random per process; dropping them makes a conversion reproducible byte for byte.
     let snapshots = snapshots
         .into_iter()
@@ -357,12 +353,8 @@ pub fn write_burnpack(
     for (k, v) in metadata {
         writer = writer.with_metadata(k, v);
     }
-    let result = writer.write_to_file(&tmp).map_err(|e| fail(e.to_string()));
-    let result = result.and_then(|()| std::fs::rename(&tmp, path).map_err(|e| fail(e.to_string())));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let bytes = writer.to_bytes().map_err(|e| fail(e.to_string()))?;
+    write_atomic(path, &bytes).map_err(|e| fail(e.to_string()))
 }
 
 /// Hex sha256 of a file, recorded as the provenance of converted weights.
