@@ -19,8 +19,8 @@ use std::time::Instant;
 use burn::prelude::*;
 use common::{knob, media, run_bench, DeviceBench};
 use deepfake_detector::face::{Detector, DetectorConfig};
-use deepfake_detector::infer::pipeline::{decode, Classifier, Pipeline};
-use deepfake_detector::infer::InferOptions;
+use deepfake_detector::infer::{decode, InferOptions, Runner, VideoJob};
+use deepfake_detector::model::classifier::Scorer;
 use deepfake_detector::model::classifier::ClassifierConfig;
 use deepfake_detector::model::efficientnet::EfficientNetConfig;
 use deepfake_detector::video::SampleOptions;
@@ -43,41 +43,36 @@ impl DeviceBench for Infer {
         });
         let config = ClassifierConfig::dfdc(EfficientNetConfig::named(&arch).expect("known arch"));
         // One model object shared N times, as bench_infer.py does: same cost as N distinct models.
-        let model = config.init::<B>(&device).expect("build model").fold_batchnorm();
-        let models = (0..n_models)
-            .map(|i| Classifier {
-                name: format!("{arch}_{i}"),
-                model: model.clone(),
-                input_size: config.input_size as u32,
-            })
+        let model = config.init::<B>(&device).expect("build model");
+        let scorers = (0..n_models)
+            .map(|i| Scorer::new(format!("{arch}_{i}"), model.clone(), config.input_size as u32, device.clone()))
             .collect();
         let options =
             InferOptions { sample: SampleOptions { frames, ..SampleOptions::default() }, ..InferOptions::default() };
-        let pipeline = Pipeline {
+        let runner = Runner {
             detector: Detector::new(
                 shipped_mtcnn::<B>(&device).unwrap(),
                 DetectorConfig::dfdc_inference(),
                 device.clone(),
             ),
-            models,
+            scorers,
             options,
-            device,
         };
+        let job = |name: &str| VideoJob { file: name.into(), path: media(name) };
         // Warm-up: one detection and one forward.
-        let warm =
-            decode("warm".into(), &media("single_face.mp4"), &SampleOptions { frames: 1, ..SampleOptions::default() });
-        pipeline.process(warm);
+        let warm = decode(job("single_face.mp4"), &SampleOptions { frames: 1, ..SampleOptions::default() });
+        runner.process(warm, &mut |_| {});
 
         let (mut sums, mut count) = ([0.0f64; 4], 0usize);
         for name in videos.split(',') {
             let start = Instant::now();
-            let decoded = decode(name.into(), &media(name), &pipeline.options.sample);
-            let r = pipeline.process(decoded);
+            let decoded = decode(job(name), &runner.options.sample);
+            let r = runner.process(decoded, &mut |_| {});
             let total = start.elapsed().as_secs_f64();
             let t = &r.timing;
             println!(
             "{{\"video\": \"{name}\", \"impl\": \"rust-{label}\", \"models\": {n_models}, \"arch\": \"{arch}\", \"frames_read\": {}, \"faces\": {}, \"decode_s\": {:.3}, \"detect_s\": {:.3}, \"classify_s\": {:.3}, \"total_s\": {total:.3}, \"status\": \"{}\"}}",
-            r.frames_read, r.faces_used, t.decode_s, t.detect_s, t.classify_s, r.status.0
+            r.frames_read, r.faces_used, t.decode_s, t.detect_s, t.classify_s, r.status
         );
             for (s, v) in sums.iter_mut().zip([t.decode_s, t.detect_s, t.classify_s, total]) {
                 *s += v;

@@ -23,12 +23,43 @@ pub enum DeviceSpec {
 }
 
 /// Numeric precision of the networks (reduced precision only on GPUs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Precision {
     #[default]
     F32,
     F16,
     Bf16,
+}
+
+impl Precision {
+    pub const NAMES: [&'static str; 3] = ["f32", "f16", "bf16"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+            Precision::Bf16 => "bf16",
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Precision {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "f16" => Ok(Precision::F16),
+            "bf16" => Ok(Precision::Bf16),
+            _ => Err(format!("unknown precision `{s}`; use f32, f16 or bf16")),
+        }
+    }
 }
 
 impl fmt::Display for DeviceSpec {

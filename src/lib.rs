@@ -4,9 +4,11 @@
 //! `video` decodes and samples frames, `face` finds faces (MTCNN), `image` holds the resamplers that must match
 //! OpenCV/Pillow/PyTorch, `model` holds the EfficientNet classifier, `weights` reads PyTorch/safetensors/Burn
 //! files, `infer` runs the per-video pipeline.
+//!
+//! The command line (`src/main.rs`, `src/cli/`) is a separate binary crate: the library needs neither clap nor
+//! indicatif, and reports progress through callbacks ([`infer::Event`]).
 
 pub mod atomic;
-pub mod cli;
 pub mod device;
 pub mod face;
 pub mod imaging;

@@ -2,8 +2,10 @@
 
 use std::process::ExitCode;
 
+mod cli;
+
 use clap::Parser;
-use deepfake_detector::cli::{self, Cli, Command};
+use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

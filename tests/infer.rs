@@ -10,27 +10,25 @@ mod common;
 use common::{arch, device, fixture, media, B};
 use deepfake_detector::face::Detector;
 use deepfake_detector::face::DetectorConfig;
-use deepfake_detector::infer::pipeline::{decode, Classifier, Pipeline};
-use deepfake_detector::infer::InferOptions;
-use deepfake_detector::video::SampleOptions;
+use deepfake_detector::infer::{InferOptions, Runner, Status};
+use deepfake_detector::model::classifier::Scorer;
 use deepfake_detector::weights::classifier::load_classifier;
 use deepfake_detector::weights::mtcnn::shipped_mtcnn;
 use serde_json::Value;
 
-fn pipeline() -> Pipeline<B> {
-    let models = ["a", "b"]
+fn runner() -> Runner<B> {
+    let scorers = ["a", "b"]
         .into_iter()
         .map(|name| {
             let path = fixture(&format!("effnet/{name}_dfdc_legacy.pth"));
             let loaded = load_classifier::<B>(&path, Some(&arch(name)), &device()).unwrap();
-            Classifier { name: name.into(), input_size: 380, model: loaded.model.fold_batchnorm() }
+            Scorer::new(name, loaded.model, 380, device())
         })
         .collect();
-    Pipeline {
+    Runner {
         detector: Detector::new(shipped_mtcnn::<B>(&device()).unwrap(), DetectorConfig::dfdc_inference(), device()),
-        models,
+        scorers,
         options: InferOptions::default(),
-        device: device(),
     }
 }
 
@@ -42,12 +40,12 @@ fn logit(p: f32) -> f64 {
 #[test]
 fn scores_real_videos_like_the_python_original() {
     let json: Value = serde_json::from_str(&std::fs::read_to_string(fixture("infer/videos.json")).unwrap()).unwrap();
-    let pipeline = pipeline();
+    let runner = runner();
     let mut worst = (0.0f64, String::new());
     for want in json["videos"].as_array().unwrap() {
         let file = want["file"].as_str().unwrap();
-        let got = pipeline.process(decode(file.into(), &media(file), &SampleOptions::default()));
-        assert_eq!(got.status.0, want["status"].as_str().unwrap(), "{file}");
+        let got = runner.run_file(file, &media(file), &mut |_| {});
+        assert_eq!(got.status.as_str(), want["status"].as_str().unwrap(), "{file}");
         assert_eq!(got.frames_read as u64, want["frames_read"].as_u64().unwrap(), "{file}: frames read");
         assert_eq!(got.faces_used as u64, want["faces_used"].as_u64().unwrap(), "{file}: faces used");
         // Boxes and crop rectangles, face by face, in pooling order.

@@ -8,11 +8,11 @@ use clap::Args;
 use serde::Serialize;
 
 use super::{DeviceArgs, ModelArgs};
-use crate::device::{run_on, BackendTask};
-use crate::imaging::crop::{isotropic_resize, put_to_center};
-use crate::imaging::load::load_rgb;
-use crate::imaging::normalize::{to_nchw, IMAGENET_MEAN, IMAGENET_STD};
-use crate::weights::classifier::{load_classifier, resolve_arch};
+use deepfake_detector::device::{run_on, BackendTask};
+use deepfake_detector::imaging::crop::prepare_crop;
+use deepfake_detector::imaging::load::load_rgb;
+use deepfake_detector::model::classifier::{sigmoid, Scorer};
+use deepfake_detector::weights::classifier::{load_classifier, resolve_arch};
 
 #[derive(Args, Debug)]
 pub struct ClassifyArgs {
@@ -54,9 +54,10 @@ impl BackendTask for Classify<'_> {
         let arch = args.model.arch.as_deref().map(resolve_arch).transpose()?;
         let loaded = load_classifier::<B>(&args.model.model, arch.as_ref(), &device)?;
         let size = args.size.unwrap_or(loaded.config.input_size as u32);
-        let model = loaded.model.fold_batchnorm();
+        let name = args.model.model.display().to_string();
+        let scorer = Scorer::new(name, loaded.model, size, device).with_batch_size(args.batch_size);
         let mut lines = Vec::with_capacity(args.images.len());
-        for chunk in args.images.chunks(args.batch_size.max(1)) {
+        for chunk in args.images.chunks(scorer.batch_size) {
             // Unreadable images are reported in place; the readable ones go through the model together.
             let mut crops = Vec::new();
             let mut slots = Vec::new();
@@ -65,19 +66,17 @@ impl BackendTask for Classify<'_> {
                 // JPEG through libjpeg-turbo, as OpenCV and Pillow decode it (image-rs differs by a few levels).
                 match load_rgb(path) {
                     Ok(img) => {
-                        crops.push(put_to_center(&isotropic_resize(&img, size), size));
+                        crops.push(prepare_crop(&img, size));
                         slots.push(lines.len());
                         lines.push(Line::Score { image, logit: f32::NAN, probability: f32::NAN });
                     }
                     Err(e) => lines.push(Line::Failed { image, error: e.to_string() }),
                 }
             }
-            let batch = to_nchw(&crops, IMAGENET_MEAN, IMAGENET_STD)?;
-            let logits = model.logits(batch, crops.len(), size as usize, &device);
-            for (slot, value) in slots.into_iter().zip(logits) {
+            for (slot, value) in slots.into_iter().zip(scorer.logits(&crops)?) {
                 if let Line::Score { logit, probability, .. } = &mut lines[slot] {
                     *logit = value;
-                    *probability = 1.0 / (1.0 + (-value).exp());
+                    *probability = sigmoid(value);
                 }
             }
         }

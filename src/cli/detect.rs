@@ -10,12 +10,12 @@ use image::{Rgb, RgbImage};
 use serde::Serialize;
 
 use super::{DetectorArgs, DeviceArgs};
-use crate::atomic::write_atomic;
-use crate::device::{run_on, BackendTask};
-use crate::face::{Detector, Face};
-use crate::imaging::load::decode_rgb;
-use crate::infer::pipeline::decode;
-use crate::video::SampleOptions;
+use deepfake_detector::atomic::write_atomic;
+use deepfake_detector::device::{run_on, BackendTask};
+use deepfake_detector::face::{Detector, Face};
+use deepfake_detector::imaging::load::decode_rgb;
+use deepfake_detector::infer::Status;
+use deepfake_detector::video::{read_frames, SampleOptions};
 
 #[derive(Args, Debug)]
 pub struct DetectArgs {
@@ -47,7 +47,7 @@ struct FrameFaces {
 #[serde(untagged)]
 enum Output {
     Found { input: String, kind: &'static str, frames: Vec<FrameFaces> },
-    Failed { input: String, status: String, error: String },
+    Failed { input: String, status: Status, error: String },
 }
 
 /// Images are told from videos by their first bytes, not their names.
@@ -120,10 +120,9 @@ impl Detect<'_> {
             return Ok(Output::Found { input: name, kind: "image", frames: vec![FrameFaces { index: 0, faces }] });
         }
         let options = SampleOptions { frames: self.args.frames, ..SampleOptions::default() };
-        let decoded = decode(name.clone(), input, &options);
-        let video = match decoded.video {
+        let video = match read_frames(input, &options) {
             Ok(v) => v,
-            Err(e) => return Ok(Output::Failed { input: name, status: e.status().into(), error: e.to_string() }),
+            Err(e) => return Ok(Output::Failed { input: name, status: Status::from(&e), error: e.to_string() }),
         };
         if let Some(why) = &video.short {
             eprintln!("{name}: {why}");

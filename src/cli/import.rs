@@ -8,10 +8,10 @@ use anyhow::bail;
 use burn::prelude::*;
 use clap::Args;
 
-use crate::device::{run_on, BackendTask, DeviceSpec, Precision};
-use crate::weights::classifier::{load_efficientnet, resolve_arch, save_efficientnet};
-use crate::weights::mtcnn::{import_facenet, save_mtcnn};
-use crate::weights::ModelKind;
+use deepfake_detector::device::{run_on, BackendTask, DeviceSpec, Precision};
+use deepfake_detector::weights::classifier::{load_efficientnet, resolve_arch, save_efficientnet};
+use deepfake_detector::weights::mtcnn::{import_facenet, save_mtcnn};
+use deepfake_detector::weights::ModelKind;
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::mpsc::sync_channel;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
@@ -13,14 +12,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 use super::{DetectorArgs, DeviceArgs};
-use crate::atomic::write_atomic;
-use crate::device::{run_on, BackendTask, DeviceSpec, Precision};
-use crate::infer::pipeline::{decode, Classifier, Pipeline};
-use crate::infer::report::{submission_csv, FileStamp, Journal, Report, Summary};
-use crate::infer::{InferOptions, VideoResult};
-use crate::video::SampleOptions;
-use crate::weights::classifier::{load_classifier, resolve_arch};
-use crate::weights::WeightFormat;
+use deepfake_detector::atomic::write_atomic;
+use deepfake_detector::device::{run_on, BackendTask, DeviceSpec, Precision};
+use deepfake_detector::infer::report::{submission_csv, FileStamp, Journal, Report, Summary};
+use deepfake_detector::infer::{Event, InferOptions, Runner, VideoJob, VideoResult};
+use deepfake_detector::model::classifier::Scorer;
+use deepfake_detector::video::SampleOptions;
+use deepfake_detector::weights::classifier::{load_classifier, resolve_arch};
+use deepfake_detector::weights::WeightFormat;
 
 #[derive(Args, Debug)]
 pub struct InferArgs {
@@ -79,12 +78,6 @@ pub struct InferArgs {
     pub device: DeviceArgs,
 }
 
-/// A video to score and its name in the CSV.
-struct Job {
-    file: String,
-    path: PathBuf,
-}
-
 fn is_hidden(path: &Path) -> bool {
     path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
 }
@@ -101,18 +94,18 @@ fn files_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 /// Files of the inputs; a folder contributes its regular, non-hidden files, named relative to it.
-fn collect_jobs(inputs: &[PathBuf], skip: &[PathBuf]) -> anyhow::Result<Vec<Job>> {
+fn collect_jobs(inputs: &[PathBuf], skip: &[PathBuf]) -> anyhow::Result<Vec<VideoJob>> {
     let mut jobs = Vec::new();
     for input in inputs {
         if input.is_dir() {
             for path in files_in(input)?.into_iter().filter(|p| !skip.iter().any(|s| same_file(s, p))) {
                 let file = path.strip_prefix(input).unwrap_or(&path).to_string_lossy().into_owned();
-                jobs.push(Job { file, path });
+                jobs.push(VideoJob { file, path });
             }
         } else {
             // A missing file is reported like any unreadable video, not fatal to the run.
             let file = input.file_name().map_or_else(|| input.display().to_string(), |n| n.to_string_lossy().into());
-            jobs.push(Job { file, path: input.clone() });
+            jobs.push(VideoJob { file, path: input.clone() });
         }
     }
     let mut seen = BTreeMap::new();
@@ -156,7 +149,7 @@ fn collect_models(models: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 struct Infer<'a> {
     args: &'a InferArgs,
     models: &'a [PathBuf],
-    jobs: Vec<Job>,
+    jobs: Vec<VideoJob>,
     options: InferOptions,
     progress: ProgressBar,
     journal: Journal,
@@ -167,43 +160,39 @@ impl BackendTask for Infer<'_> {
 
     fn run<B: Backend>(mut self, device: Device<B>) -> Self::Output {
         let arch = self.args.arch.as_deref().map(resolve_arch).transpose()?;
-        let mut classifiers = Vec::new();
+        let mut scorers = Vec::new();
         for path in self.models {
             self.progress.set_message(format!("loading {}", path.display()));
             let loaded = load_classifier::<B>(path, arch.as_ref(), &device)?;
-            classifiers.push(Classifier {
-                name: path.display().to_string(),
-                input_size: loaded.config.input_size as u32,
-                model: loaded.model.fold_batchnorm(),
-            });
+            let size = loaded.config.input_size as u32;
+            scorers.push(
+                Scorer::new(path.display().to_string(), loaded.model, size, device.clone())
+                    .with_batch_size(self.options.batch_size),
+            );
         }
-        let pipeline = Pipeline {
+        let runner = Runner {
             detector: self.args.detector.detector::<B>(&device, self.args.device.device)?,
-            models: classifiers,
+            scorers,
             options: self.options.clone(),
-            device,
         };
-
-        // Decoding runs one video ahead on its own thread; the queue holds one decoded video at a time.
-        let (tx, rx) = sync_channel(1);
-        let sample = self.options.sample.clone();
-        let jobs: Vec<(String, PathBuf)> = self.jobs.iter().map(|j| (j.file.clone(), j.path.clone())).collect();
-        let decoder = std::thread::spawn(move || {
-            for (file, path) in jobs {
-                if tx.send(decode(file, &path, &sample)).is_err() {
-                    break;
-                }
+        let stamps: BTreeMap<String, Option<FileStamp>> =
+            self.jobs.iter().map(|j| (j.file.clone(), FileStamp::of(&j.path))).collect();
+        let progress = self.progress.clone();
+        let mut on_event = |event: Event<'_>| match event {
+            Event::Started { file } => progress.set_message(file.to_string()),
+            Event::Scored { file, model, models } if models > 1 => {
+                progress.set_message(format!("{file} (model {}/{models})", model + 1))
             }
-        });
+            Event::Finished(_) => progress.inc(1),
+            _ => {}
+        };
         let mut results = Vec::new();
-        for (decoded, job) in rx.iter().zip(&self.jobs) {
-            self.progress.set_message(job.file.clone());
-            let result = pipeline.process(decoded);
-            self.journal.append(FileStamp::of(&job.path), &result).context("writing the journal")?;
-            self.progress.inc(1);
+        let journal = &mut self.journal;
+        runner.run_all(std::mem::take(&mut self.jobs), &mut on_event, |result| {
+            journal.append(stamps[&result.file].clone(), &result).context("writing the journal")?;
             results.push(result);
-        }
-        decoder.join().map_err(|_| anyhow::anyhow!("the decoding thread failed"))?;
+            anyhow::Ok(())
+        })?;
         Ok(results)
     }
 }
@@ -301,7 +290,12 @@ pub fn run(args: InferArgs) -> anyhow::Result<ExitCode> {
         summary.videos,
         summary.ok,
         failed,
-        if failed > 0 { format!(" ({:?})", summary.failed) } else { String::new() },
+        if failed > 0 {
+            let counts: Vec<String> = summary.failed.iter().map(|(s, n)| format!("{s}: {n}")).collect();
+            format!(" ({})", counts.join(", "))
+        } else {
+            String::new()
+        },
         summary.wall_s,
         summary.decode_s,
         summary.detect_s,

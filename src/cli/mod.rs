@@ -1,5 +1,5 @@
-//! The command line: one file per subcommand, each turning flags into a typed request and printing the result.
-//! This is the only place that prints.
+//! The command line (binary side): one file per subcommand, each turning flags into a typed request for the
+//! library and printing the result. This is the only place that prints, and the only user of clap and indicatif.
 //!
 //! Exit codes: 0 success, 1 some inputs failed (each is reported), 2 the command itself could not run.
 
@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::device::{DeviceSpec, Precision};
+use deepfake_detector::device::{DeviceSpec, Precision};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -44,12 +44,16 @@ pub struct DeviceArgs {
     #[arg(long, default_value = "cpu", value_parser = parse_device)]
     pub device: DeviceSpec,
     /// Numeric precision of the networks; f16 and bf16 need a CUDA device.
-    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    #[arg(long, default_value = "f32", value_parser = parse_precision)]
     pub precision: Precision,
 }
 
+fn parse_precision(s: &str) -> Result<Precision, String> {
+    s.parse()
+}
+
 fn parse_device(s: &str) -> Result<DeviceSpec, String> {
-    s.parse().map_err(|e: crate::device::DeviceError| e.to_string())
+    s.parse().map_err(|e: deepfake_detector::device::DeviceError| e.to_string())
 }
 
 /// A classifier model given on the command line.
@@ -86,8 +90,8 @@ pub struct DetectorArgs {
 }
 
 impl DetectorArgs {
-    pub fn config(&self) -> crate::face::DetectorConfig {
-        crate::face::DetectorConfig {
+    pub fn config(&self) -> deepfake_detector::face::DetectorConfig {
+        deepfake_detector::face::DetectorConfig {
             min_face_size: self.min_face_size,
             thresholds: self.thresholds,
             factor: self.factor,
@@ -99,13 +103,13 @@ impl DetectorArgs {
         &self,
         device: &burn::prelude::Device<B>,
         spec: DeviceSpec,
-    ) -> Result<crate::face::Detector<B>, crate::weights::WeightsError> {
+    ) -> Result<deepfake_detector::face::Detector<B>, deepfake_detector::weights::WeightsError> {
         let pnet_batch = self.pnet_batch.unwrap_or(if spec == DeviceSpec::Cpu { 1 } else { 32 });
         let nets = match &self.mtcnn {
-            Some(path) => crate::weights::mtcnn::load_mtcnn::<B>(path, device)?,
-            None => crate::weights::mtcnn::shipped_mtcnn::<B>(device)?,
+            Some(path) => deepfake_detector::weights::mtcnn::load_mtcnn::<B>(path, device)?,
+            None => deepfake_detector::weights::mtcnn::shipped_mtcnn::<B>(device)?,
         };
-        Ok(crate::face::Detector::new(nets, self.config(), device.clone()).with_pnet_batch(pnet_batch))
+        Ok(deepfake_detector::face::Detector::new(nets, self.config(), device.clone()).with_pnet_batch(pnet_batch))
     }
 }
 

@@ -1,7 +1,21 @@
 //! Box arithmetic of facenet-pytorch's `detect_face`, with its exact +1 conventions (dfdc-solution.md §6.2).
 //! All in f32, as torch computes it.
 
-use super::nms::BoxF;
+/// A box `[x1, y1, x2, y2]` in pixels, the one box type of the face stage (detector output, NMS, crops, tracks).
+pub type BoxF = [f32; 4];
+
+/// Intersection over union, areas without +1 (torchvision's `box_iou`); 0 for boxes without area.
+pub fn iou(a: &BoxF, b: &BoxF) -> f32 {
+    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = w * h;
+    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+    if union > 0.0 {
+        inter / union
+    } else {
+        0.0
+    }
+}
 
 /// Stage-1 regression: widths *without* +1 (`x1 += r0·(x2 − x1)`, …), from the unrefined box.
 pub fn regress(b: BoxF, r: [f32; 4]) -> BoxF {
@@ -48,6 +62,14 @@ pub fn pad_rect(b: BoxF, width: u32, height: u32) -> Option<(u32, u32, u32, u32)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iou_is_intersection_over_union_without_plus_one() {
+        // 9x9 overlap of two 10x10 boxes: 81 / (100 + 100 - 81).
+        assert_eq!(iou(&[0.0, 0.0, 10.0, 10.0], &[1.0, 1.0, 11.0, 11.0]), 81.0 / 119.0);
+        assert_eq!(iou(&[0.0, 0.0, 10.0, 10.0], &[20.0, 0.0, 30.0, 10.0]), 0.0);
+        assert_eq!(iou(&[5.0, 5.0, 5.0, 5.0], &[5.0, 5.0, 5.0, 5.0]), 0.0);
+    }
 
     #[test]
     fn stage_one_regression_has_no_plus_one() {

@@ -2,14 +2,13 @@
 //!
 //! Both run in f32, like the originals, so that a box on a threshold falls the same way.
 
-/// `[x1, y1, x2, y2]`
-pub type BoxF = [f32; 4];
+use super::boxes::iou;
+pub use super::boxes::BoxF;
 
 /// torchvision `nms`: visit boxes by descending score (stable), keep one, drop every later box whose IoU with it
 /// is above `threshold`. Areas are `(x2 − x1)(y2 − y1)`, without the +1. Returns kept indices, best first.
 pub fn nms_iou(boxes: &[BoxF], scores: &[f32], threshold: f32) -> Vec<usize> {
     let order = descending(scores);
-    let area = |b: &BoxF| (b[2] - b[0]) * (b[3] - b[1]);
     let mut suppressed = vec![false; boxes.len()];
     let mut keep = Vec::new();
     for (pos, &i) in order.iter().enumerate() {
@@ -17,17 +16,8 @@ pub fn nms_iou(boxes: &[BoxF], scores: &[f32], threshold: f32) -> Vec<usize> {
             continue;
         }
         keep.push(i);
-        let bi = &boxes[i];
-        let area_i = area(bi);
         for &j in &order[pos + 1..] {
-            if suppressed[j] {
-                continue;
-            }
-            let bj = &boxes[j];
-            let w = (bi[2].min(bj[2]) - bi[0].max(bj[0])).max(0.0);
-            let h = (bi[3].min(bj[3]) - bi[1].max(bj[1])).max(0.0);
-            let inter = w * h;
-            if inter / (area_i + area(bj) - inter) > threshold {
+            if !suppressed[j] && iou(&boxes[i], &boxes[j]) > threshold {
                 suppressed[j] = true;
             }
         }

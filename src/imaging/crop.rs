@@ -19,7 +19,7 @@ use crate::imaging::opencv;
 /// non-finite coordinates (where `int()` raises).
 pub fn face_crop(frame: &RgbImage, box_xyxy: [f32; 4]) -> Option<RgbImage> {
     let (rows, cols) = face_crop_rect(frame.width(), frame.height(), box_xyxy)?;
-    Some(image::imageops::crop_imm(frame, cols.0, rows.0, cols.1 - cols.0, rows.1 - rows.0).to_image())
+    Some(cut(frame, [cols.0, rows.0, cols.1, rows.1]))
 }
 
 /// The row range `(y0, y1)` and column range `(x0, x1)` that [`face_crop`] cuts out of a
@@ -44,6 +44,18 @@ fn numpy_slice(start: i128, stop: i128, len: u32) -> Option<(u32, u32)> {
     let adjust = |i: i128| if i < 0 { (i + len).max(0) } else { i.min(len) };
     let (start, stop) = (adjust(start), adjust(stop));
     (stop > start).then_some((start as u32, stop as u32))
+}
+
+/// The pixels of `rect` = `[x0, y0, x1, y1]` (end-exclusive), clamped to the image.
+pub fn cut(frame: &RgbImage, rect: [u32; 4]) -> RgbImage {
+    let [x0, y0, x1, y1] = rect;
+    image::imageops::crop_imm(frame, x0, y0, x1.saturating_sub(x0), y1.saturating_sub(y0)).to_image()
+}
+
+/// A face crop as the classifier of input side `size` sees it: `put_to_center(isotropically_resize_image(crop,
+/// size), size)` (§5.4). The one preparation path of `classify` and `infer`.
+pub fn prepare_crop(crop: &RgbImage, size: u32) -> RgbImage {
+    put_to_center(&isotropic_resize(crop, size), size)
 }
 
 /// `isotropically_resize_image(img, max_side)`: longest side to `max_side`, aspect kept, the other side

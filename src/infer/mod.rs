@@ -1,18 +1,26 @@
-//! The per-video pipeline of `predict_folder.py` (dfdc-solution.md §5): sampled frames → half-size frames →
-//! MTCNN → face crops → every classifier → confident rule per model → mean over models.
+//! The per-video pipeline of `predict_folder.py` (dfdc-solution.md §5), as stages any caller can run:
+//! frames ([`crate::video::read_frames`]) → faces ([`crate::face::Detector`], [`crate::face::select_faces`]) →
+//! crops ([`crate::face::prepare_crops`]) → scores ([`crate::model::classifier::Scorer`]) → verdict
+//! ([`aggregate`]: the confident rule per model, the mean over models, per-person tracks).
 //!
-//! Decoding runs on its own thread, one video ahead of detection and classification, through a bounded queue.
+//! [`Runner`] runs them for one video ([`Runner::run_file`], what a server calls per upload) or for many with
+//! decoding one video ahead on its own thread ([`Runner::run_all`], [`DecodeAhead`]); progress goes to a
+//! callback as [`Event`]s.
 
-pub mod pipeline;
+pub mod aggregate;
 pub mod report;
+pub mod runner;
 pub mod strategy;
 pub mod tracks;
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
-use crate::face::nms::BoxF;
-use crate::face::DetectorConfig;
-use crate::video::SampleOptions;
+pub use runner::{decode, DecodeAhead, DecodedVideo, Event, Runner, VideoJob};
+
+use crate::face::{BoxF, DetectorConfig};
+use crate::video::{SampleOptions, VideoError};
 
 /// What `infer` does with each video.
 #[derive(Debug, Clone)]
@@ -34,7 +42,7 @@ impl Default for InferOptions {
         Self {
             sample: SampleOptions::default(),
             detector: DetectorConfig::dfdc_inference(),
-            max_faces: 127,
+            max_faces: crate::face::select::DFDC_MAX_FACES,
             // Flex runs fastest one image at a time; the CLI raises this on a GPU.
             batch_size: 1,
             per_person: false,
@@ -43,19 +51,81 @@ impl Default for InferOptions {
     }
 }
 
-/// How a video ended; every status but `ok` has no score.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Status(pub String);
+/// How a video ended; every status but `ok` has no score. The names (serde `snake_case`) are those of the CSV's
+/// `error:<status>` and the report's `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Scored.
+    Ok,
+    /// Decoded, but no face was found in any frame.
+    NoFace,
+    /// The file has zero bytes.
+    Empty,
+    /// Not a readable media container.
+    Unreadable,
+    /// No video stream (audio only, a still image, cover art).
+    NoVideoStream,
+    /// No decoder for the video codec.
+    UnsupportedCodec,
+    /// Over a configured size limit.
+    TooLarge,
+    /// Opened, but not one frame decoded.
+    NoFrames,
+    /// The file system refused (missing file, permissions): possibly transient, so a resumed run retries it.
+    IoError,
+}
 
 impl Status {
-    pub fn ok() -> Self {
-        Status("ok".into())
+    pub const ALL: [Status; 9] = [
+        Status::Ok,
+        Status::NoFace,
+        Status::Empty,
+        Status::Unreadable,
+        Status::NoVideoStream,
+        Status::UnsupportedCodec,
+        Status::TooLarge,
+        Status::NoFrames,
+        Status::IoError,
+    ];
+
+    pub fn is_ok(self) -> bool {
+        self == Status::Ok
     }
-    pub fn no_face() -> Self {
-        Status("no_face".into())
+
+    /// The status's name in the CSV and the report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::NoFace => "no_face",
+            Status::Empty => "empty",
+            Status::Unreadable => "unreadable",
+            Status::NoVideoStream => "no_video_stream",
+            Status::UnsupportedCodec => "unsupported_codec",
+            Status::TooLarge => "too_large",
+            Status::NoFrames => "no_frames",
+            Status::IoError => "io_error",
+        }
     }
-    pub fn is_ok(&self) -> bool {
-        self.0 == "ok"
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&VideoError> for Status {
+    fn from(e: &VideoError) -> Self {
+        match e {
+            VideoError::Empty { .. } => Status::Empty,
+            VideoError::Unreadable { .. } => Status::Unreadable,
+            VideoError::NoVideoStream { .. } => Status::NoVideoStream,
+            VideoError::UnsupportedCodec { .. } => Status::UnsupportedCodec,
+            VideoError::TooLarge { .. } => Status::TooLarge,
+            VideoError::NoFrames { .. } => Status::NoFrames,
+            VideoError::Io { .. } => Status::IoError,
+        }
     }
 }
 
@@ -126,4 +196,55 @@ pub struct VideoResult {
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub tracks: Vec<TrackRecord>,
     pub timing: Timing,
+}
+
+impl VideoResult {
+    /// A result with nothing found yet: status `ok`, no score.
+    pub fn new(file: impl Into<String>) -> Self {
+        VideoResult {
+            file: file.into(),
+            status: Status::Ok,
+            score: None,
+            error: None,
+            frames_read: 0,
+            warning: None,
+            faces_found: 0,
+            faces_used: 0,
+            per_model: Vec::new(),
+            frames: Vec::new(),
+            tracks: Vec::new(),
+            timing: Timing::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_names_are_the_serde_names() {
+        for s in Status::ALL {
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.as_str()));
+            assert_eq!(serde_json::from_str::<Status>(&format!("\"{s}\"")).unwrap(), s);
+        }
+    }
+
+    #[test]
+    fn every_video_error_has_the_status_of_its_name() {
+        // The video stage names its failures too; both must agree.
+        let p = std::path::PathBuf::from("x.mp4");
+        let errors = [
+            VideoError::Empty { path: p.clone() },
+            VideoError::Unreadable { path: p.clone(), reason: String::new() },
+            VideoError::NoVideoStream { path: p.clone(), found: String::new() },
+            VideoError::UnsupportedCodec { path: p.clone(), codec: String::new() },
+            VideoError::TooLarge { path: p.clone(), what: crate::video::SizeLimit::FileBytes, actual: 2, limit: 1 },
+            VideoError::NoFrames { path: p.clone(), reason: String::new() },
+            VideoError::Io { path: p, source: std::io::Error::other("x") },
+        ];
+        for e in &errors {
+            assert_eq!(Status::from(e).as_str(), e.status());
+        }
+    }
 }

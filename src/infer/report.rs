@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::VideoResult;
+use super::{Status, VideoResult};
 use crate::atomic::write_atomic;
 
 /// A CSV field, quoted when it has to be (RFC 4180).
@@ -29,7 +29,7 @@ pub fn submission_csv(results: &[VideoResult], on_error: Option<f32>) -> String 
         let label = match (r.score, on_error) {
             (Some(s), _) => s.to_string(),
             (None, Some(fallback)) => fallback.to_string(),
-            (None, None) => format!("error:{}", r.status.0),
+            (None, None) => format!("error:{}", r.status),
         };
         out.push_str(&format!("{},{}\n", csv_field(&r.file), label));
     }
@@ -42,7 +42,7 @@ pub struct Summary {
     pub videos: usize,
     pub ok: usize,
     /// Count per non-ok status.
-    pub failed: BTreeMap<String, usize>,
+    pub failed: BTreeMap<Status, usize>,
     pub decode_s: f64,
     pub detect_s: f64,
     pub classify_s: f64,
@@ -56,7 +56,7 @@ impl Summary {
             if r.status.is_ok() {
                 s.ok += 1;
             } else {
-                *s.failed.entry(r.status.0.clone()).or_default() += 1;
+                *s.failed.entry(r.status).or_default() += 1;
             }
             s.decode_s += r.timing.decode_s;
             s.detect_s += r.timing.detect_s;
@@ -167,28 +167,14 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::infer::{Status, Timing};
 
-    fn result(file: &str, score: Option<f32>, status: &str) -> VideoResult {
-        VideoResult {
-            file: file.into(),
-            status: Status(status.into()),
-            score,
-            error: None,
-            frames_read: 0,
-            warning: None,
-            faces_found: 0,
-            faces_used: 0,
-            per_model: vec![],
-            frames: vec![],
-            tracks: vec![],
-            timing: Timing::default(),
-        }
+    fn result(file: &str, score: Option<f32>, status: Status) -> VideoResult {
+        VideoResult { status, score, ..VideoResult::new(file) }
     }
 
     #[test]
     fn csv_rows_are_sorted_and_failures_explicit() {
-        let rows = [result("b.mp4", Some(0.25), "ok"), result("a,x.mp4", None, "unreadable")];
+        let rows = [result("b.mp4", Some(0.25), Status::Ok), result("a,x.mp4", None, Status::Unreadable)];
         assert_eq!(submission_csv(&rows, None), "filename,label\n\"a,x.mp4\",error:unreadable\nb.mp4,0.25\n");
         assert_eq!(submission_csv(&rows, Some(0.5)), "filename,label\n\"a,x.mp4\",0.5\nb.mp4,0.25\n");
     }
@@ -198,7 +184,7 @@ mod tests {
         let dir = tempfile_dir();
         let path = dir.join(".s.csv.journal");
         let mut j = Journal::create(&path, "fp1", &[]).unwrap();
-        j.append(None, &result("a.mp4", Some(0.1), "ok")).unwrap();
+        j.append(None, &result("a.mp4", Some(0.1), Status::Ok)).unwrap();
         std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"stamp\":nul").unwrap();
         let done = Journal::load(&path, "fp1");
         assert_eq!(done.keys().collect::<Vec<_>>(), vec!["a.mp4"]);

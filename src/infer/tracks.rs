@@ -5,22 +5,10 @@
 //! Greedy tracking by overlap across the sampled frames: a face joins the track whose latest box overlaps it
 //! most (IoU ≥ `MIN_IOU`), each track taking at most one face per frame; otherwise it starts a new track.
 
-use crate::face::nms::BoxF;
+use crate::face::{iou, BoxF};
 
 /// Overlap needed to continue a track between two sampled frames (frames are ~10 apart in a 300-frame clip).
 pub const MIN_IOU: f32 = 0.3;
-
-fn iou(a: &BoxF, b: &BoxF) -> f32 {
-    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = w * h;
-    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
-    if union > 0.0 {
-        inter / union
-    } else {
-        0.0
-    }
-}
 
 /// Assigns each face a track id. `frames[i]` holds the boxes of sampled frame `i`, in order; the result has the
 /// same shape.

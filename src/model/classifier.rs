@@ -1,12 +1,15 @@
 //! The DFDC classifier: EfficientNet encoder → global average pool → dropout → Linear(features, 1) → one logit.
 //!
 //! This is `DeepFakeClassifier` of the winning solution (dfdc-solution.md §2.1); sigmoid is applied outside.
+//! [`Scorer`] is the classifier stage of the pipeline: prepared crops in, logits or fake probabilities out.
 
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::efficientnet::{ArchError, EfficientNet, EfficientNetConfig};
+use crate::imaging::normalize::{to_nchw, IMAGENET_MEAN, IMAGENET_STD};
+use crate::imaging::{ImagingError, RgbImage};
 
 /// Everything needed to rebuild a classifier; stored inside converted model files.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,5 +61,62 @@ impl<B: Backend> DeepFakeClassifier<B> {
     /// Folds BatchNorm into the convolutions for faster inference (see `blocks::conv_bn`).
     pub fn fold_batchnorm(self) -> Self {
         Self { encoder: self.encoder.fold_batchnorm(), ..self }
+    }
+}
+
+/// The logistic function the original applies to every logit (`torch.sigmoid`), in f32.
+pub fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// A classifier ready to score crops: BatchNorm folded, its input side, crops per forward pass.
+pub struct Scorer<B: Backend> {
+    /// How reports name the model (usually its file).
+    pub name: String,
+    pub model: DeepFakeClassifier<B>,
+    /// Side of the square crops it takes.
+    pub input_size: u32,
+    /// Crops per forward pass (at least 1).
+    pub batch_size: usize,
+    pub device: B::Device,
+}
+
+impl<B: Backend> Scorer<B> {
+    /// Folds the model's BatchNorm; one crop per forward pass until [`Scorer::with_batch_size`].
+    pub fn new(name: impl Into<String>, model: DeepFakeClassifier<B>, input_size: u32, device: B::Device) -> Self {
+        Self { name: name.into(), model: model.fold_batchnorm(), input_size, batch_size: 1, device }
+    }
+
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// Logits of prepared crops (each `input_size`² RGB, from [`crate::imaging::crop::prepare_crop`]), in order.
+    ///
+    /// The crops are normalised on the host, batch by batch, in f32 exactly as torch does on the CPU (the parity
+    /// fixtures depend on it); the batches' logits stay on the device and come back in one read.
+    pub fn logits(&self, crops: &[RgbImage]) -> Result<Vec<f32>, ImagingError> {
+        let size = self.input_size as usize;
+        let expected = (self.input_size, self.input_size);
+        if let Some((index, c)) = crops.iter().enumerate().find(|(_, c)| c.dimensions() != expected) {
+            return Err(ImagingError::SizeMismatch { index, expected, found: c.dimensions() });
+        }
+        if crops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut outputs = Vec::with_capacity(crops.len().div_ceil(self.batch_size));
+        for batch in crops.chunks(self.batch_size) {
+            let nchw = to_nchw(batch, IMAGENET_MEAN, IMAGENET_STD)?;
+            let input = Tensor::<B, 4>::from_data(TensorData::new(nchw, [batch.len(), 3, size, size]), &self.device);
+            outputs.push(self.model.forward(input));
+        }
+        let logits = Tensor::cat(outputs, 0);
+        Ok(logits.into_data().convert::<f32>().to_vec::<f32>().expect("f32 logits"))
+    }
+
+    /// Fake probabilities (`sigmoid` of [`Scorer::logits`]).
+    pub fn probabilities(&self, crops: &[RgbImage]) -> Result<Vec<f32>, ImagingError> {
+        Ok(self.logits(crops)?.into_iter().map(sigmoid).collect())
     }
 }

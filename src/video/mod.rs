@@ -16,11 +16,13 @@
 //! - `count.rs`: OpenCV's `CAP_PROP_FRAME_COUNT` and our fallback.
 //! - `sampling.rs`: which indices to keep.
 //! - `convert.rs`: YUV -> RGB with cv2 5.0's swscale settings.
+//! - `frames.rs`: the frames stage: sampled frames and their half-size copies for the detector.
 
 mod convert;
 mod count;
 mod decode;
 mod error;
+pub mod frames;
 mod sampling;
 
 use std::path::Path;
@@ -31,6 +33,7 @@ use image::RgbImage;
 
 pub use count::FrameCountSource;
 pub use error::{SizeLimit, VideoError};
+pub use frames::{half_size, read_frames, Frames};
 pub use sampling::sample_indices;
 
 /// What the container says about its video stream.
