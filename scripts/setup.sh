@@ -6,7 +6,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 packages=(pkg-config clang libclang-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
-  libswresample-dev libavdevice-dev libavfilter-dev libturbojpeg0-dev ffmpeg python3-pip ca-certificates)
+  libswresample-dev libavdevice-dev libavfilter-dev libturbojpeg0-dev ffmpeg python3-pip ca-certificates time)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

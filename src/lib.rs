@@ -9,6 +9,7 @@
 //! indicatif, and reports progress through callbacks ([`infer::Event`]).
 
 pub mod atomic;
+pub mod config;
 pub mod device;
 pub mod face;
 pub mod imaging;

@@ -252,3 +252,69 @@ fn classify_prints_one_json_line_per_image() {
     assert!((logit as f32 - want).abs() < 1e-5, "classify {logit} vs library {want}");
     assert!(lines[1]["error"].is_string());
 }
+
+/// Every bounded flag with values outside its range: exit code 2, a message naming the flag, and no work done
+/// (each within a second, so nothing was decoded or built first).
+#[test]
+fn bad_arguments_exit_2_naming_the_flag() {
+    let image = media("astronaut.png");
+    let video = media("single_face.mp4");
+    let (image, video) = (image.to_str().unwrap(), video.to_str().unwrap());
+    let model = fixture("effnet/b_dfdc_legacy.pth");
+    let model = model.to_str().unwrap();
+    let infer = |flag: &str, value: &str| vec!["infer", video, "-m", model, flag, value];
+    let detect = |flag: &str, value: &str| vec!["detect", image, flag, value];
+    let classify = |flag: &str, value: &str| vec!["classify", image, "-m", model, flag, value];
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("--frames", infer("--frames", "0")),
+        ("--frames", infer("--frames", "1000000")),
+        ("--frames", detect("--frames", "0")),
+        ("--on-error", infer("--on-error", "1.5")),
+        ("--on-error", infer("--on-error", "-0.1")),
+        ("--on-error", infer("--on-error", "NaN")),
+        ("--factor", infer("--factor", "1")),
+        ("--factor", detect("--factor", "0")),
+        ("--factor", detect("--factor", "1.5")),
+        ("--min-face-size", infer("--min-face-size", "0")),
+        ("--min-face-size", detect("--min-face-size", "0.5")),
+        ("--thresholds", infer("--thresholds", "0.5,1.5,0.5")),
+        ("--thresholds", detect("--thresholds", "-1,0,0")),
+        ("--thresholds", detect("--thresholds", "0.5,0.5")),
+        ("--pnet-batch", detect("--pnet-batch", "0")),
+        ("--batch-size", infer("--batch-size", "0")),
+        ("--batch-size", classify("--batch-size", "0")),
+        ("--max-faces", infer("--max-faces", "0")),
+        ("--max-file-mb", infer("--max-file-mb", "0")),
+        ("--max-pixels", infer("--max-pixels", "0")),
+        ("--decode-threads", infer("--decode-threads", "1000")),
+        ("--size", classify("--size", "0")),
+        ("--size", classify("--size", "100000")),
+        ("--precision", classify("--precision", "f64")),
+        ("--device", detect("--device", "gpu")),
+    ];
+    for (flag, args) in cases {
+        let start = std::time::Instant::now();
+        let o = run(deepfake().args(&args));
+        let took = start.elapsed().as_secs_f64();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(flag), "{args:?}: the message must name {flag}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+        assert!(took < 1.0, "{args:?} took {took:.2} s");
+    }
+}
+
+/// A `.bpk` whose recorded input size is absurd is refused before a model is built, naming the file and the field.
+#[test]
+fn a_bpk_with_an_absurd_input_size_is_refused() {
+    use deepfake_detector::weights::classifier::{save_efficientnet, LoadedEfficientNet};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut loaded = load_classifier::<B>(&fixture("effnet/b_dfdc_legacy.pth"), Some(&arch("b")), &device()).unwrap();
+    loaded.config.input_size = 100_000;
+    let bad = tmp.path().join("huge.bpk");
+    save_efficientnet(&LoadedEfficientNet::Classifier(loaded), &bad).unwrap();
+    let start = std::time::Instant::now();
+    let o = run(deepfake().arg("classify").arg("-m").arg(&bad).arg(media("astronaut.png")));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("huge.bpk") && stderr(&o).contains("input_size"), "{}", stderr(&o));
+    assert!(start.elapsed().as_secs_f64() < 1.0);
+}

@@ -120,3 +120,70 @@ fn confident_rule_matches_numpy_exactly() {
         }
     }
 }
+
+/// Two clips side by side (FFmpeg `hstack`): two people in every frame. With `per_person` each person is a track
+/// of their own, and a track's score is the confident rule over exactly that person's faces (told apart here by
+/// which half of the frame the box lies in, independently of the tracker); the video's score is the most
+/// suspicious person's.
+#[test]
+fn per_person_scores_each_of_two_people_on_their_own() {
+    use deepfake_detector::infer::aggregate::{ensemble_mean, per_model_scores};
+    let tmp = tempfile::tempdir().unwrap();
+    let both = tmp.path().join("two_people.mp4");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-y", "-loglevel", "error", "-i"])
+        .arg(media("WolfgangLanger_Pexels.mp4"))
+        .arg("-i")
+        .arg(media("single_face.mp4"))
+        .args(["-filter_complex", "[0:v]scale=640:360[a];[1:v]scale=640:360[b];[a][b]hstack=shortest=1"])
+        .args(["-frames:v", "64", "-an", "-c:v", "libx264", "-crf", "16", "-pix_fmt", "yuv420p"])
+        .arg(&both)
+        .status()
+        .expect("the ffmpeg CLI is needed (scripts/setup.sh installs it)");
+    assert!(status.success());
+
+    let mut runner = runner();
+    runner.options.per_person = true;
+    let got = runner.run_file("two_people.mp4", &both, &mut |_| {});
+    assert_eq!(got.status, Status::Ok, "{got:?}");
+    let faces: Vec<_> = got.frames.iter().flat_map(|f| &f.faces).collect();
+    assert!(faces.len() >= 40, "both people are found in most frames: {} faces", faces.len());
+    assert_eq!(got.tracks.len(), 2, "{:?}", got.tracks);
+    let left_half = |b: &[f32; 4]| (b[0] + b[2]) / 2.0 < 640.0;
+    let mut sides = Vec::new();
+    for track in &got.tracks {
+        let members: Vec<_> = faces.iter().filter(|f| f.track == Some(track.track)).collect();
+        assert_eq!(members.len(), track.faces);
+        let side = left_half(&members[0].bbox);
+        sides.push(side);
+        assert!(members.iter().all(|f| left_half(&f.bbox) == side), "track {} spans both people", track.track);
+        // The person's faces, chosen by geometry alone, give the track's score.
+        let person: Vec<_> = faces.iter().filter(|f| left_half(&f.bbox) == side).collect();
+        let probs: Vec<Vec<f32>> = (0..2).map(|m| person.iter().map(|f| f.probabilities[m]).collect()).collect();
+        let per_model = per_model_scores(&probs, false);
+        assert_eq!(track.per_model, per_model, "track {}", track.track);
+        assert_eq!(track.score, ensemble_mean(&per_model, false));
+    }
+    assert_ne!(sides[0], sides[1], "one track per person");
+    let worst = got.tracks.iter().map(|t| t.score).fold(f32::MIN, f32::max);
+    assert_eq!(got.score, Some(worst));
+
+    // Pooled (the original's behaviour): one rule over everyone's faces.
+    runner.options.per_person = false;
+    let pooled = runner.run_file("two_people.mp4", &both, &mut |_| {});
+    let probs: Vec<Vec<f32>> =
+        (0..2).map(|m| pooled.frames.iter().flat_map(|f| &f.faces).map(|f| f.probabilities[m]).collect()).collect();
+    assert_eq!(pooled.score, Some(ensemble_mean(&per_model_scores(&probs, false), false)));
+    assert!(pooled.tracks.is_empty());
+}
+
+/// predict_folder.py runs every DFDC classifier at 380 (dfdc-solution.md §5.1): a checkpoint whose encoder is
+/// named after B0 (timm's native 224) must still get 380.
+#[test]
+fn dfdc_checkpoints_run_at_380_whatever_the_encoder() {
+    for name in ["tf_efficientnet_b0", "tf_efficientnet_b5", "fixture_a"] {
+        let arch = deepfake_detector::model::efficientnet::EfficientNetConfig { name: name.into(), ..arch("a") };
+        let loaded = load_classifier::<B>(&fixture("effnet/a_dfdc_legacy.pth"), Some(&arch), &device()).unwrap();
+        assert_eq!(loaded.config.input_size, 380, "{name}");
+    }
+}

@@ -7,7 +7,8 @@ use burn::prelude::*;
 use clap::Args;
 use serde::Serialize;
 
-use super::{DeviceArgs, ModelArgs};
+use super::{checked, DeviceArgs, ModelArgs};
+use deepfake_detector::config;
 use deepfake_detector::device::{run_on, BackendTask};
 use deepfake_detector::imaging::crop::prepare_crop;
 use deepfake_detector::imaging::load::load_rgb;
@@ -22,11 +23,11 @@ pub struct ClassifyArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// Input side: crops are resized isotropically to this size and zero-padded to a square (default: the
-    /// model's own, 380 for the DFDC models).
-    #[arg(long)]
+    /// model's own, 380 for the DFDC models; 32 to 1024).
+    #[arg(long, value_parser = checked(|v| config::input_size("size", v)))]
     pub size: Option<u32>,
     /// Crops per forward pass.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = checked(|v| config::in_range("batch_size", v, 1..=config::MAX_BATCH)))]
     pub batch_size: usize,
     /// One JSON object per line: {"image", "logit", "probability"} or {"image", "error"}.
     #[arg(long)]

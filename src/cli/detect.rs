@@ -9,7 +9,8 @@ use clap::Args;
 use image::{Rgb, RgbImage};
 use serde::Serialize;
 
-use super::{DetectorArgs, DeviceArgs};
+use super::{checked, DetectorArgs, DeviceArgs};
+use deepfake_detector::config;
 use deepfake_detector::atomic::write_atomic;
 use deepfake_detector::device::{run_on, BackendTask};
 use deepfake_detector::face::{Detector, Face};
@@ -28,8 +29,8 @@ pub struct DetectArgs {
     /// Write a PNG per frame with boxes and landmarks drawn into this folder.
     #[arg(long, value_name = "DIR")]
     pub annotate: Option<PathBuf>,
-    /// Frames sampled from a video, evenly spaced, as `infer` does.
-    #[arg(long, default_value_t = 32)]
+    /// Frames sampled from a video, evenly spaced, as `infer` does (1 to 1024).
+    #[arg(long, default_value_t = 32, value_parser = checked(|v| config::in_range("frames", v, 1..=config::MAX_FRAMES)))]
     pub frames: usize,
     #[command(flatten)]
     pub detector: DetectorArgs,

@@ -9,12 +9,12 @@ use anyhow::{bail, Context};
 use burn::prelude::*;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use sha2::{Digest, Sha256};
 
-use super::{DetectorArgs, DeviceArgs};
+use super::{checked, DetectorArgs, DeviceArgs};
+use deepfake_detector::config;
 use deepfake_detector::atomic::write_atomic;
 use deepfake_detector::device::{run_on, BackendTask, DeviceSpec, Precision};
-use deepfake_detector::infer::report::{submission_csv, FileStamp, Journal, Report, Summary};
+use deepfake_detector::infer::report::{fingerprint, resumable, submission_csv, FileStamp, Journal, Report, Summary};
 use deepfake_detector::infer::{Event, InferOptions, Runner, VideoJob, VideoResult};
 use deepfake_detector::model::classifier::Scorer;
 use deepfake_detector::video::SampleOptions;
@@ -39,12 +39,12 @@ pub struct InferArgs {
     /// A JSON report: per video status, frames, faces, per-frame and per-model scores, time per stage.
     #[arg(long)]
     pub report: Option<PathBuf>,
-    /// Frames sampled per video, evenly spaced.
-    #[arg(long, default_value_t = 32)]
+    /// Frames sampled per video, evenly spaced (1 to 1024).
+    #[arg(long, default_value_t = 32, value_parser = checked(|v| config::in_range("frames", v, 1..=config::MAX_FRAMES)))]
     pub frames: usize,
     /// Label written for a video that could not be scored (the Kaggle behaviour is 0.5). Without it the CSV says
     /// `error:<status>` and the exit code is 1.
-    #[arg(long, value_name = "LABEL")]
+    #[arg(long, value_name = "LABEL", value_parser = checked(|v| config::probability("on_error", v)))]
     pub on_error: Option<f32>,
     /// Group faces into people by overlap across frames and report the most suspicious person, instead of
     /// pooling everyone's faces as the original does.
@@ -52,19 +52,19 @@ pub struct InferArgs {
     pub per_person: bool,
     /// Faces per classifier forward pass (default: 1 on the CPU, where flex is fastest one image at a time; 16 on
     /// a GPU).
-    #[arg(long)]
+    #[arg(long, value_parser = checked(|v| config::in_range("batch_size", v, 1..=config::MAX_BATCH)))]
     pub batch_size: Option<usize>,
     /// Faces classified per video at most (the original: 127).
-    #[arg(long, default_value_t = 127)]
+    #[arg(long, default_value_t = 127, value_parser = checked(|v| config::in_range("max_faces", v, 1..=config::MAX_BATCH)))]
     pub max_faces: usize,
     /// Refuse videos larger than this many megabytes.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = 4096, value_parser = checked(|v| config::in_range("max_file_mb", v, 1..=u64::MAX >> 20)))]
     pub max_file_mb: u64,
     /// Refuse videos with more pixels per frame than this.
-    #[arg(long, default_value_t = 4096 * 4096)]
+    #[arg(long, default_value_t = 4096 * 4096, value_parser = checked(|v| config::in_range("max_pixels", v, 1..=u64::MAX)))]
     pub max_pixels: u64,
-    /// Decoder threads (0: FFmpeg decides).
-    #[arg(long, default_value_t = 0)]
+    /// Decoder threads (0: FFmpeg decides; at most 64).
+    #[arg(long, default_value_t = 0, value_parser = checked(|v| config::in_range("decode_threads", v, 0..=64)))]
     pub decode_threads: usize,
     /// Ignore the journal of an interrupted run and start again.
     #[arg(long)]
@@ -197,17 +197,6 @@ impl BackendTask for Infer<'_> {
     }
 }
 
-/// Identifies the models and settings of a run, so a resumed run never mixes results of different setups.
-fn fingerprint(models: &[PathBuf], settings: &serde_json::Value) -> String {
-    let mut h = Sha256::new();
-    for m in models {
-        h.update(m.display().to_string());
-        h.update(format!("{:?}", FileStamp::of(m)));
-    }
-    h.update(settings.to_string());
-    format!("{:x}", h.finalize())
-}
-
 pub fn run(args: InferArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let models = collect_models(&args.models)?;
@@ -227,28 +216,27 @@ pub fn run(args: InferArgs) -> anyhow::Result<ExitCode> {
         per_person: args.per_person,
         half_probabilities: args.device.precision == Precision::F16,
     };
+    options.validate()?;
+    let pnet_batch = args.detector.pnet_batch(args.device.device);
+    // Everything that can change a row of the CSV or the report; a resumed run only keeps rows of the same setup.
     let settings = serde_json::json!({
-        "frames": args.frames,
-        "detector": options.detector,
-        "mtcnn": args.detector.mtcnn,
-        "max_faces": args.max_faces,
-        "per_person": args.per_person,
-        "precision": format!("{:?}", args.device.precision),
+        "tool": env!("CARGO_PKG_VERSION"),
+        "options": options,
+        "mtcnn": args.detector.mtcnn.as_ref().map_or_else(|| "built-in".to_string(), |p| p.display().to_string()),
+        "pnet_batch": pnet_batch,
+        "precision": args.device.precision.as_str(),
         "device": args.device.device.to_string(),
         "arch": args.arch,
+        "models": models.iter().map(|m| m.display().to_string()).collect::<Vec<_>>(),
     });
+    let mut weight_files: Vec<&Path> = models.iter().map(PathBuf::as_path).collect();
+    weight_files.extend(args.detector.mtcnn.as_deref());
 
     // Resume: videos finished by an interrupted run with the same models and settings, and unchanged since.
     let journal_path = Journal::path_for(&args.out);
-    let fp = fingerprint(&models, &settings);
-    let mut previous = if args.no_resume { BTreeMap::new() } else { Journal::load(&journal_path, &fp) };
-    let (mut kept, mut todo) = (Vec::new(), Vec::new());
-    for job in jobs {
-        match previous.remove(&job.file) {
-            Some((stamp, result)) if stamp.is_some() && stamp == FileStamp::of(&job.path) => kept.push((stamp, result)),
-            _ => todo.push(job),
-        }
-    }
+    let fp = fingerprint(&settings, &weight_files);
+    let previous = if args.no_resume { BTreeMap::new() } else { Journal::load(&journal_path, &fp) };
+    let (kept, todo) = resumable(previous, jobs);
     let journal = Journal::create(&journal_path, &fp, &kept).context("creating the journal")?;
 
     let progress = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(todo.len() as u64) };
@@ -272,6 +260,7 @@ pub fn run(args: InferArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.report {
         let report = Report {
             tool: format!("deepfake {}", env!("CARGO_PKG_VERSION")),
+            ffmpeg: deepfake_detector::video::ffmpeg_versions(),
             models: models.iter().map(|m| m.display().to_string()).collect(),
             device: args.device.device.to_string(),
             settings,

@@ -10,7 +10,10 @@ pub mod infer;
 
 use std::path::PathBuf;
 
+use std::str::FromStr;
+
 use clap::{Args, Parser, Subcommand};
+use deepfake_detector::config::{self, ConfigError};
 
 use deepfake_detector::device::{DeviceSpec, Precision};
 
@@ -75,17 +78,17 @@ pub struct DetectorArgs {
     /// 0.85,0.95,0.95 for training boxes; facenet-pytorch's default 0.6,0.7,0.7).
     #[arg(long, value_parser = parse_thresholds, default_value = "0.7,0.8,0.8")]
     pub thresholds: [f32; 3],
-    /// Smallest face side in pixels (of the detector's input).
-    #[arg(long, default_value_t = 20.0)]
+    /// Smallest face side in pixels (of the detector's input), at least 1.
+    #[arg(long, default_value_t = 20.0, value_parser = checked(|v| config::min_face_size("min_face_size", v)))]
     pub min_face_size: f64,
-    /// Scale step of the image pyramid.
-    #[arg(long, default_value_t = 0.709)]
+    /// Scale step of the image pyramid, in (0, 1).
+    #[arg(long, default_value_t = 0.709, value_parser = checked(|v| config::pyramid_factor("factor", v)))]
     pub factor: f64,
     /// MTCNN weights (.bpk from `deepfake import --arch mtcnn`); default: facenet-pytorch's, built in.
     #[arg(long)]
     pub mtcnn: Option<PathBuf>,
     /// Frames per PNet call (default: 1 on the CPU, where flex is fastest one frame at a time; 32 on a GPU).
-    #[arg(long)]
+    #[arg(long, value_parser = checked(|v| config::in_range("pnet_batch", v, 1..=config::MAX_FRAMES)))]
     pub pnet_batch: Option<usize>,
 }
 
@@ -98,13 +101,18 @@ impl DetectorArgs {
         }
     }
 
+    /// Frames per PNet call on `spec`: the flag, else 1 on the CPU and 32 on a GPU.
+    pub fn pnet_batch(&self, spec: DeviceSpec) -> usize {
+        self.pnet_batch.unwrap_or(if spec == DeviceSpec::Cpu { 1 } else { 32 })
+    }
+
     /// The detector on `device`, with the built-in or the given weights.
     pub fn detector<B: burn::prelude::Backend>(
         &self,
         device: &burn::prelude::Device<B>,
         spec: DeviceSpec,
     ) -> Result<deepfake_detector::face::Detector<B>, deepfake_detector::weights::WeightsError> {
-        let pnet_batch = self.pnet_batch.unwrap_or(if spec == DeviceSpec::Cpu { 1 } else { 32 });
+        let pnet_batch = self.pnet_batch(spec);
         let nets = match &self.mtcnn {
             Some(path) => deepfake_detector::weights::mtcnn::load_mtcnn::<B>(path, device)?,
             None => deepfake_detector::weights::mtcnn::shipped_mtcnn::<B>(device)?,
@@ -116,8 +124,24 @@ impl DetectorArgs {
 fn parse_thresholds(s: &str) -> Result<[f32; 3], String> {
     let v: Vec<f32> =
         s.split(',').map(|x| x.trim().parse::<f32>()).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
-    match v.as_slice() {
-        [a, b, c] if v.iter().all(|t| (0.0..=1.0).contains(t)) => Ok([*a, *b, *c]),
-        _ => Err(format!("`{s}`: give three probabilities, e.g. 0.7,0.8,0.8")),
+    let [a, b, c] = v.as_slice() else {
+        return Err(format!("`{s}`: give three probabilities, e.g. 0.7,0.8,0.8"));
+    };
+    for &t in &v {
+        config::probability("thresholds", t).map_err(|e| e.reason)?;
+    }
+    Ok([*a, *b, *c])
+}
+
+/// A clap value parser from one of the library's checks (`deepfake_detector::config`): parse, then check. clap
+/// puts the flag's name in front of the message and exits with code 2.
+pub fn checked<T>(check: fn(T) -> Result<T, ConfigError>) -> impl Fn(&str) -> Result<T, String> + Clone
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    move |s: &str| {
+        let v = s.trim().parse::<T>().map_err(|e| format!("`{s}`: {e}"))?;
+        check(v).map_err(|e| e.reason)
     }
 }

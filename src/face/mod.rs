@@ -2,6 +2,7 @@
 //! then face selection and the crops cut for the classifiers (`select`).
 
 pub mod boxes;
+mod config;
 pub mod detector;
 pub mod nets;
 pub mod nms;

@@ -23,7 +23,7 @@ use crate::face::{BoxF, DetectorConfig};
 use crate::video::{SampleOptions, VideoError};
 
 /// What `infer` does with each video.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InferOptions {
     pub sample: SampleOptions,
     pub detector: DetectorConfig,
@@ -48,6 +48,18 @@ impl Default for InferOptions {
             per_person: false,
             half_probabilities: false,
         }
+    }
+}
+
+impl InferOptions {
+    /// Every setting in range (see [`crate::config`]); the error names the field.
+    pub fn validate(&self) -> Result<(), crate::config::ConfigError> {
+        use crate::config::{in_range, MAX_BATCH};
+        self.sample.validate()?;
+        self.detector.validate()?;
+        in_range("max_faces", self.max_faces, 1..=MAX_BATCH)?;
+        in_range("batch_size", self.batch_size, 1..=MAX_BATCH)?;
+        Ok(())
     }
 }
 

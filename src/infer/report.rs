@@ -6,9 +6,11 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
-use super::{Status, VideoResult};
+use super::{Status, VideoJob, VideoResult};
 use crate::atomic::write_atomic;
+use crate::video::FfmpegVersions;
 
 /// A CSV field, quoted when it has to be (RFC 4180).
 fn csv_field(s: &str) -> String {
@@ -70,6 +72,8 @@ impl Summary {
 #[derive(Debug, Serialize)]
 pub struct Report<'a> {
     pub tool: String,
+    /// The FFmpeg libraries that decoded the videos.
+    pub ffmpeg: FfmpegVersions,
     /// Models in the order of every `per_model` and `probabilities` list.
     pub models: Vec<String>,
     pub device: String,
@@ -91,6 +95,38 @@ impl FileStamp {
         let modified_ns = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
         Some(Self { size: meta.len(), modified_ns })
     }
+}
+
+/// Identifies a run's setup: `settings` (every option that can change a result) and the weight files (path, size
+/// and modification time), so that a resumed run never mixes results of different setups.
+pub fn fingerprint(settings: &serde_json::Value, weight_files: &[&Path]) -> String {
+    let mut h = Sha256::new();
+    h.update(settings.to_string());
+    for f in weight_files {
+        h.update(f.display().to_string());
+        h.update(format!("{:?}", FileStamp::of(f)));
+    }
+    format!("{:x}", h.finalize())
+}
+
+/// Splits `jobs` into results an earlier run already has (same name, file unchanged) and jobs still to do. Rows
+/// that failed with `io_error` (a file system hiccup, a file that was being copied) are redone.
+pub fn resumable(
+    mut previous: BTreeMap<String, (Option<FileStamp>, VideoResult)>,
+    jobs: Vec<VideoJob>,
+) -> (Vec<(Option<FileStamp>, VideoResult)>, Vec<VideoJob>) {
+    let (mut kept, mut todo) = (Vec::new(), Vec::new());
+    for job in jobs {
+        match previous.remove(&job.file) {
+            Some((stamp, result))
+                if stamp.is_some() && stamp == FileStamp::of(&job.path) && result.status != Status::IoError =>
+            {
+                kept.push((stamp, result))
+            }
+            _ => todo.push(job),
+        }
+    }
+    (kept, todo)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -192,6 +228,38 @@ mod tests {
         j.finish().unwrap();
         assert!(!path.exists());
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn resume_keeps_unchanged_rows_and_redoes_io_errors_and_changed_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = |name: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, name).unwrap();
+            VideoJob { file: name.into(), path }
+        };
+        let jobs = vec![job("ok.mp4"), job("io.mp4"), job("changed.mp4"), job("new.mp4")];
+        let stamp = |j: &VideoJob| FileStamp::of(&j.path);
+        let mut previous = BTreeMap::new();
+        previous.insert("ok.mp4".into(), (stamp(&jobs[0]), result("ok.mp4", Some(0.1), Status::Ok)));
+        previous.insert("io.mp4".into(), (stamp(&jobs[1]), result("io.mp4", None, Status::IoError)));
+        let changed = FileStamp { size: 1, modified_ns: 1 };
+        previous.insert("changed.mp4".into(), (Some(changed), result("changed.mp4", Some(0.2), Status::Ok)));
+        let (kept, todo) = resumable(previous, jobs);
+        assert_eq!(kept.iter().map(|k| k.1.file.as_str()).collect::<Vec<_>>(), ["ok.mp4"]);
+        assert_eq!(todo.iter().map(|j| j.file.as_str()).collect::<Vec<_>>(), ["io.mp4", "changed.mp4", "new.mp4"]);
+    }
+
+    #[test]
+    fn the_fingerprint_changes_with_settings_and_weight_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = dir.path().join("w.bpk");
+        std::fs::write(&w, b"1").unwrap();
+        let a = fingerprint(&serde_json::json!({"frames": 32}), &[&w]);
+        assert_eq!(a, fingerprint(&serde_json::json!({"frames": 32}), &[&w]));
+        assert_ne!(a, fingerprint(&serde_json::json!({"frames": 16}), &[&w]));
+        std::fs::write(&w, b"22").unwrap();
+        assert_ne!(a, fingerprint(&serde_json::json!({"frames": 32}), &[&w]));
     }
 
     fn tempfile_dir() -> PathBuf {

@@ -27,6 +27,16 @@ impl ClassifierConfig {
         Self { encoder, input_size: 380, dropout: 0.0 }
     }
 
+    /// The input side within [`crate::config::MIN_INPUT_SIZE`]..=[`crate::config::MAX_INPUT_SIZE`] and dropout
+    /// in [0, 1) (a `.bpk` records both; a damaged or hand-edited one must not start a 10⁶-pixel forward pass).
+    pub fn validate(&self) -> Result<(), crate::config::ConfigError> {
+        crate::config::input_size("input_size", u32::try_from(self.input_size).unwrap_or(u32::MAX))?;
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(crate::config::ConfigError::new("dropout", format!("{} is not in [0, 1)", self.dropout)));
+        }
+        Ok(())
+    }
+
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<DeepFakeClassifier<B>, ArchError> {
         let encoder = self.encoder.init(device)?;
         let fc = LinearConfig::new(encoder.num_features(), 1).init(device);

@@ -60,7 +60,7 @@ pub struct VideoInfo {
 }
 
 /// How to sample a video, and what to refuse.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SampleOptions {
     /// How many evenly spaced frames to keep (the original: 32).
     pub frames: usize,
@@ -83,6 +83,22 @@ impl Default for SampleOptions {
             max_pixels: Some(4096 * 4096),
             threads: 0,
         }
+    }
+}
+
+impl SampleOptions {
+    /// Frames in 1..=[`MAX_FRAMES`](crate::config::MAX_FRAMES), limits at least 1, threads at most 64.
+    pub fn validate(&self) -> Result<(), crate::config::ConfigError> {
+        use crate::config::{in_range, MAX_FRAMES};
+        in_range("frames", self.frames, 1..=MAX_FRAMES)?;
+        if let Some(b) = self.max_file_bytes {
+            in_range("max_file_bytes", b, 1..=u64::MAX)?;
+        }
+        if let Some(p) = self.max_pixels {
+            in_range("max_pixels", p, 1..=u64::MAX)?;
+        }
+        in_range("threads", self.threads, 0..=64)?;
+        Ok(())
     }
 }
 
@@ -152,6 +168,28 @@ pub fn set_ffmpeg_log(level: FfmpegLog) {
         FfmpegLog::Warnings => Level::Warning,
         FfmpegLog::Verbose => Level::Verbose,
     });
+}
+
+/// The FFmpeg libraries this process decodes with (run-time versions, `major.minor.micro`), for reports: decoded
+/// pixels can differ between FFmpeg releases.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FfmpegVersions {
+    pub avformat: String,
+    pub avcodec: String,
+    pub avutil: String,
+    pub swscale: String,
+}
+
+/// See [`FfmpegVersions`].
+pub fn ffmpeg_versions() -> FfmpegVersions {
+    // AV_VERSION_INT: major << 16 | minor << 8 | micro.
+    let v = |n: u32| format!("{}.{}.{}", n >> 16, (n >> 8) & 0xff, n & 0xff);
+    FfmpegVersions {
+        avformat: v(ffmpeg::format::version()),
+        avcodec: v(ffmpeg::codec::version()),
+        avutil: v(ffmpeg::util::version()),
+        swscale: v(ffmpeg::software::scaling::version()),
+    }
 }
 
 /// Reads the container header; counts video packets only when OpenCV's frame count is not positive.

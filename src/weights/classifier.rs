@@ -119,6 +119,7 @@ pub fn load_efficientnet<B: Backend>(
             ModelKind::Classifier => {
                 let config: ClassifierConfig =
                     serde_json::from_str(&described.config).map_err(|e| bad(e.to_string()))?;
+                config.validate().map_err(|e| bad(e.to_string()))?;
                 let model = config.init::<B>(device)?;
                 let model = load_strict(model, path, file.tensors, Naming::Burn, |_| false)?;
                 Ok(LoadedEfficientNet::Classifier(LoadedClassifier { model, config, path: path.into() }))
@@ -146,10 +147,8 @@ pub fn load_efficientnet<B: Backend>(
         None => infer_arch(path, &tensors, prefix)?,
     };
     if is_classifier {
-        let mut config = ClassifierConfig::dfdc(encoder_config);
-        if config.encoder.name != "tf_efficientnet_b7" {
-            config.input_size = config.encoder.native_input_size().unwrap_or(config.input_size);
-        }
+        // predict_folder.py runs every DFDC classifier at 380, whatever its encoder (dfdc-solution.md §5.1).
+        let config = ClassifierConfig::dfdc(encoder_config);
         let model = config.init::<B>(device)?;
         let model = load_strict(model, path, tensors, Naming::Torch, is_ignorable_classifier_key)?;
         Ok(LoadedEfficientNet::Classifier(LoadedClassifier { model, config, path: path.into() }))
