@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use burn::prelude::*;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -15,11 +15,11 @@ use deepfake_detector::config;
 use deepfake_detector::atomic::write_atomic;
 use deepfake_detector::device::{run_on, BackendTask, DeviceSpec, Precision};
 use deepfake_detector::infer::report::{fingerprint, resumable, submission_csv, FileStamp, Journal, Report, Summary};
+use deepfake_detector::infer::inputs::{collect_models, collect_videos};
 use deepfake_detector::infer::{Event, InferOptions, Runner, VideoJob, VideoResult};
 use deepfake_detector::model::classifier::Scorer;
 use deepfake_detector::video::SampleOptions;
 use deepfake_detector::weights::classifier::{load_classifier, resolve_arch};
-use deepfake_detector::weights::WeightFormat;
 
 #[derive(Args, Debug)]
 pub struct InferArgs {
@@ -64,7 +64,7 @@ pub struct InferArgs {
     #[arg(long, default_value_t = 4096 * 4096, value_parser = checked(|v| config::in_range("max_pixels", v, 1..=u64::MAX)))]
     pub max_pixels: u64,
     /// Decoder threads (0: FFmpeg decides; at most 64).
-    #[arg(long, default_value_t = 0, value_parser = checked(|v| config::in_range("decode_threads", v, 0..=64)))]
+    #[arg(long, default_value_t = 0, value_parser = checked(|v| config::in_range("decode_threads", v, 0usize..=64)))]
     pub decode_threads: usize,
     /// Ignore the journal of an interrupted run and start again.
     #[arg(long)]
@@ -76,74 +76,6 @@ pub struct InferArgs {
     pub detector: DetectorArgs,
     #[command(flatten)]
     pub device: DeviceArgs,
-}
-
-fn is_hidden(path: &Path) -> bool {
-    path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
-}
-
-/// The regular, non-hidden files of a folder, sorted.
-fn files_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading folder {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && !is_hidden(p))
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
-/// Files of the inputs; a folder contributes its regular, non-hidden files, named relative to it.
-fn collect_jobs(inputs: &[PathBuf], skip: &[PathBuf]) -> anyhow::Result<Vec<VideoJob>> {
-    let mut jobs = Vec::new();
-    for input in inputs {
-        if input.is_dir() {
-            for path in files_in(input)?.into_iter().filter(|p| !skip.iter().any(|s| same_file(s, p))) {
-                let file = path.strip_prefix(input).unwrap_or(&path).to_string_lossy().into_owned();
-                jobs.push(VideoJob { file, path });
-            }
-        } else {
-            // A missing file is reported like any unreadable video, not fatal to the run.
-            let file = input.file_name().map_or_else(|| input.display().to_string(), |n| n.to_string_lossy().into());
-            jobs.push(VideoJob { file, path: input.clone() });
-        }
-    }
-    let mut seen = BTreeMap::new();
-    for job in &jobs {
-        if let Some(other) = seen.insert(job.file.clone(), job.path.clone()) {
-            bail!("two inputs share the name `{}` ({} and {})", job.file, other.display(), job.path.display());
-        }
-    }
-    Ok(jobs)
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
-}
-
-/// Model files: the paths given, folders expanded to the weight files inside them (sorted).
-fn collect_models(models: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for m in models {
-        if m.is_dir() {
-            let files: Vec<PathBuf> = files_in(m)?
-                .into_iter()
-                .filter(|p| {
-                    let mut head = [0u8; 16];
-                    std::fs::File::open(p)
-                        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
-                        .is_ok_and(|n| WeightFormat::sniff(&head[..n]).is_some())
-                })
-                .collect();
-            if files.is_empty() {
-                bail!("no weight files in {}", m.display());
-            }
-            out.extend(files);
-        } else {
-            out.push(m.clone());
-        }
-    }
-    Ok(out)
 }
 
 struct Infer<'a> {
@@ -202,7 +134,7 @@ pub fn run(args: InferArgs) -> anyhow::Result<ExitCode> {
     let models = collect_models(&args.models)?;
     let mut skip = vec![args.out.clone(), Journal::path_for(&args.out)];
     skip.extend(args.report.clone());
-    let jobs = collect_jobs(&args.inputs, &skip)?;
+    let jobs = collect_videos(&args.inputs, &skip)?;
     let options = InferOptions {
         sample: SampleOptions {
             frames: args.frames,
