@@ -20,6 +20,7 @@ use deepfake_detector::infer::{Event, InferOptions, Runner, VideoJob, VideoResul
 use deepfake_detector::model::classifier::Scorer;
 use deepfake_detector::video::SampleOptions;
 use deepfake_detector::weights::classifier::{load_classifier, resolve_arch};
+use deepfake_detector::model::fused::FusedOps;
 
 #[derive(Args, Debug)]
 pub struct InferArgs {
@@ -90,7 +91,7 @@ struct Infer<'a> {
 impl BackendTask for Infer<'_> {
     type Output = anyhow::Result<Vec<VideoResult>>;
 
-    fn run<B: Backend>(mut self, device: Device<B>) -> Self::Output {
+    fn run<B: FusedOps>(mut self, device: Device<B>) -> Self::Output {
         let arch = self.args.arch.as_deref().map(resolve_arch).transpose()?;
         let mut scorers = Vec::new();
         for path in self.models {
