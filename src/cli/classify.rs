@@ -13,8 +13,8 @@ use deepfake_detector::device::{run_on, BackendTask};
 use deepfake_detector::imaging::crop::prepare_crop;
 use deepfake_detector::imaging::load::load_rgb;
 use deepfake_detector::model::classifier::{sigmoid, Scorer};
-use deepfake_detector::weights::classifier::{load_classifier, resolve_arch};
 use deepfake_detector::model::fused::FusedOps;
+use deepfake_detector::weights::classifier::{load_classifier, resolve_arch};
 
 #[derive(Args, Debug)]
 pub struct ClassifyArgs {

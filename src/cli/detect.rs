@@ -10,8 +10,8 @@ use image::{Rgb, RgbImage};
 use serde::Serialize;
 
 use super::{checked, DetectorArgs, DeviceArgs};
-use deepfake_detector::config;
 use deepfake_detector::atomic::write_atomic;
+use deepfake_detector::config;
 use deepfake_detector::device::{run_on, BackendTask};
 use deepfake_detector::face::{Detector, Face};
 use deepfake_detector::imaging::load::decode_rgb;

@@ -11,16 +11,16 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{checked, DetectorArgs, DeviceArgs};
-use deepfake_detector::config;
 use deepfake_detector::atomic::write_atomic;
+use deepfake_detector::config;
 use deepfake_detector::device::{run_on, BackendTask, DeviceSpec, Precision};
-use deepfake_detector::infer::report::{fingerprint, resumable, submission_csv, FileStamp, Journal, Report, Summary};
 use deepfake_detector::infer::inputs::{collect_models, collect_videos};
+use deepfake_detector::infer::report::{fingerprint, resumable, submission_csv, FileStamp, Journal, Report, Summary};
 use deepfake_detector::infer::{Event, InferOptions, Runner, VideoJob, VideoResult};
 use deepfake_detector::model::classifier::Scorer;
+use deepfake_detector::model::fused::FusedOps;
 use deepfake_detector::video::SampleOptions;
 use deepfake_detector::weights::classifier::{load_classifier, resolve_arch};
-use deepfake_detector::model::fused::FusedOps;
 
 #[derive(Args, Debug)]
 pub struct InferArgs {
