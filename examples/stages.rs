@@ -18,9 +18,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: stages VIDEO MODEL".into());
     };
     let device: burn::prelude::Device<B> = Default::default();
-    let detector = Detector::new(shipped_mtcnn::<B>(&device)?, DetectorConfig::dfdc_inference(), device.clone());
+    let detector = Detector::new(shipped_mtcnn::<B>(&device)?, DetectorConfig::dfdc_inference(), device);
     let loaded = load_classifier::<B>(model.as_ref(), None, &device)?;
-    let scorer = Scorer::new(model.as_str(), loaded.model, loaded.config.input_size as u32, device.clone());
+    let scorer = Scorer::new(model.as_str(), loaded.model, loaded.config.input_size as u32, device);
 
     // Stage by stage.
     let frames = read_frames(video, &SampleOptions::default())?; // 32 frames and their half-size copies
