@@ -10,6 +10,8 @@ use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::Distribution;
 
+use crate::model::fused::Activation;
+
 /// A bias-free convolution as timm's `create_conv2d(..., padding='same')` builds it.
 ///
 /// Burn's `PaddingConfig2d::Same` is TensorFlow's SAME: for stride 1 and odd kernels it is the static symmetric
@@ -116,6 +118,10 @@ pub struct DepthwiseSeparable<B: Backend> {
     pub has_skip: bool,
     pub drop_path_rate: f64,
     pub folded: bool,
+    /// The activation after the BatchNorms (and inside squeeze-excitation), as the fused inference path applies
+    /// it (`inference.rs`).
+    #[module(skip)]
+    pub act: Activation,
 }
 
 impl<B: Backend> DepthwiseSeparable<B> {
@@ -160,6 +166,10 @@ pub struct InvertedResidual<B: Backend> {
     pub has_skip: bool,
     pub drop_path_rate: f64,
     pub folded: bool,
+    /// The activation after the BatchNorms (and inside squeeze-excitation), as the fused inference path applies
+    /// it (`inference.rs`).
+    #[module(skip)]
+    pub act: Activation,
 }
 
 impl<B: Backend> InvertedResidual<B> {

@@ -13,6 +13,8 @@ use burn::nn::BatchNorm;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::model::fused::Activation;
+
 pub use block_string::{BlockKind, BlockSpec, BlockStringError};
 use blocks::{
     batch_norm, conv_bn, fold_bn, same_conv, silu, Block, DepthwiseSeparable, InvertedResidual, SqueezeExcite,
@@ -218,6 +220,7 @@ impl EfficientNetConfig {
                     has_skip: b.has_skip,
                     drop_path_rate: b.drop_path_rate,
                     folded: false,
+                    act: Activation::Silu,
                 }),
                 BlockKind::InvertedResidual => Block::Ir(InvertedResidual {
                     conv_pw: same_conv([b.in_channels, b.mid_channels], 1, 1, 1, false, device),
@@ -237,6 +240,7 @@ impl EfficientNetConfig {
                     has_skip: b.has_skip,
                     drop_path_rate: b.drop_path_rate,
                     folded: false,
+                    act: Activation::Silu,
                 }),
             };
             blocks[b.stage].push(block);
