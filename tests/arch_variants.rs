@@ -110,6 +110,11 @@ fn efficientnet_pytorch_layout_loads_as_encoder() {
         let diff = max_abs_diff(&got, &want);
         assert!(diff <= TOLERANCE, "empt features_{input}: max |Δ| {diff}");
     }
+    // With divisor 8 the first block keeps 8 channels at stride 1: timm would add a residual there,
+    // efficientnet_pytorch never does, so such an architecture is refused, not run wrongly.
+    let narrow = EfficientNetConfig { channel_divisor: 8, width_multiplier: 0.125, ..arch("empt") };
+    let err = load_efficientnet::<B>(&path, Some(&narrow), &device()).err().expect("must be refused");
+    assert!(matches!(err, WeightsError::UnknownArch { .. }) && err.to_string().contains("block 0.0"), "{err}");
 }
 
 /// The five photos as the reference script prepared them: isotropic resize to 224, zero-padded square, (x − 0.5)/0.5.

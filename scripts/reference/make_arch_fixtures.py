@@ -11,9 +11,9 @@ wrapped in the DFDC `DeepFakeClassifier` layout (encoder + avg pool + dropout + 
   lite   timm 1.0.31 _gen_efficientnet_lite('efficientnet_lite0', channel_multiplier=0.125, depth_multiplier=1.2):
          ReLU6, no SE, stem 32 and head 1280 not scaled, first and last stage depth not scaled, symmetric padding,
          eps 1e-5.
-  empt   efficientnet_lite_pytorch 0.1.0 EfficientNet.from_name('efficientnet-b0', width_coefficient=0.125,
-         depth_coefficient=0.5, image_size=None (dynamic TF SAME padding), num_classes=10): the flat `_blocks.N`
-         layout with squeeze-excitation; saved as its own state_dict (encoder only, ImageNet-style).
+  empt   efficientnet_lite_pytorch 0.1.0 EfficientNet.from_name('efficientnet-b0', width_coefficient=0.25,
+         depth_coefficient=0.5, depth_divisor=4, image_size=None (dynamic TF SAME padding), num_classes=10): the flat
+         `_blocks.N` layout with squeeze-excitation; saved as its own state_dict (encoder only, ImageNet-style).
 
 For X in {b0pt, lite}: X_dfdc.pth (torch.save zip of {'state_dict': 'module.'-prefixed keys}), X_io.safetensors
 (inputs 48x48 and 37x29, logits, pooled features), X.json (the architecture for the Rust builder).
@@ -151,8 +151,12 @@ def lukemelas_features(model, x):
 def make_empt(out):
     gen = torch.Generator().manual_seed(5005)
     torch.manual_seed(5005)
-    model = LukemelasEfficientNet.from_name("efficientnet-b0", width_coefficient=0.125, depth_coefficient=0.5,
-                                            image_size=None, num_classes=FIXTURE_CLASSES).eval()
+    # Divisor 4 keeps every stage's first stride-1 block at in != out: efficientnet_pytorch never adds the residual
+    # of a stage's first block (its stride is stored as a list, and `[1] == 1` is false), timm does when in == out.
+    model = LukemelasEfficientNet.from_name("efficientnet-b0", width_coefficient=0.25, depth_coefficient=0.5,
+                                            depth_divisor=4, image_size=None, num_classes=FIXTURE_CLASSES).eval()
+    assert all(b._block_args.input_filters != b._block_args.output_filters for b in model._blocks
+               if isinstance(b._block_args.stride, list) and b._block_args.stride == [1])
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, nn.BatchNorm2d):
@@ -175,9 +179,11 @@ def make_empt(out):
     io["features_odd"] = lukemelas_features(model, io["input_odd"])
     torch.save(contiguous(model.state_dict()), out / "empt.pth")
     save_file({k: v.contiguous() for k, v in io.items()}, out / "empt_io.safetensors", metadata=ST_META)
-    notes = ("efficientnet_lite_pytorch 0.1.0 EfficientNet.from_name('efficientnet-b0', width_coefficient=0.125, "
-             "depth_coefficient=0.5, image_size=None, num_classes=10): TF SAME (dynamic), eps 1e-3, swish")
-    desc = arch_json(B0_ARCH, 0.125, 0.5, 1e-3, "same", "silu", False, notes)
+    notes = ("efficientnet_lite_pytorch 0.1.0 EfficientNet.from_name('efficientnet-b0', width_coefficient=0.25, "
+             "depth_coefficient=0.5, depth_divisor=4, image_size=None, num_classes=10): TF SAME (dynamic), eps 1e-3, "
+             "swish")
+    desc = arch_json(B0_ARCH, 0.25, 0.5, 1e-3, "same", "silu", False, notes)
+    desc["channel_divisor"] = 4
     desc["blocks"] = len(model._blocks)
     (out / "empt.json").write_text(json.dumps(desc, indent=1) + "\n")
     return {"blocks": len(model._blocks)}

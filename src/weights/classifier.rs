@@ -154,7 +154,7 @@ pub fn load_efficientnet<B: Backend>(
             Some(a) => a.clone(),
             None => efficientnet_pytorch::infer_arch(path, &tensors)?,
         };
-        let tensors = efficientnet_pytorch::to_timm_keys(tensors, &config)?;
+        let tensors = efficientnet_pytorch::to_timm_keys(path, tensors, &config)?;
         let model = config.init::<B>(device)?;
         let model = load_strict(model, path, tensors, Naming::Torch, is_ignorable_classifier_key)?;
         return Ok(LoadedEfficientNet::Encoder(LoadedEncoder { model, config, path: path.into() }));

@@ -33,16 +33,12 @@ pub fn is_efficientnet_pytorch(tensors: &BTreeMap<String, TensorSnapshot>) -> bo
 /// The named architecture an `efficientnet_pytorch` state dict was saved from: the TensorFlow-style model (SAME
 /// padding, eps 1e-3) whose stem and head widths and per-block output widths match and which has squeeze-excitation
 /// exactly when the file does.
-pub fn infer_arch(
-    path: &Path,
-    tensors: &BTreeMap<String, TensorSnapshot>,
-) -> Result<EfficientNetConfig, WeightsError> {
+pub fn infer_arch(path: &Path, tensors: &BTreeMap<String, TensorSnapshot>) -> Result<EfficientNetConfig, WeightsError> {
     let unknown = |reason: String| WeightsError::UnknownArch { path: path.into(), reason };
     let out_width = |key: &str| tensors.get(key).map(|t| t.shape.to_vec()[0]);
     let stem = out_width("_conv_stem.weight").ok_or_else(|| unknown("no `_conv_stem.weight`".into()))?;
     let head = out_width("_conv_head.weight").ok_or_else(|| unknown("no `_conv_head.weight`".into()))?;
-    let widths: Vec<usize> =
-        (0..).map_while(|n| out_width(&format!("_blocks.{n}._project_conv.weight"))).collect();
+    let widths: Vec<usize> = (0..).map_while(|n| out_width(&format!("_blocks.{n}._project_conv.weight"))).collect();
     let has_se = tensors.keys().any(|k| k.contains("._se_reduce."));
     for config in EfficientNetConfig::all_named() {
         if config.padding != Padding::Same {
@@ -65,11 +61,26 @@ pub fn infer_arch(
 
 /// Renames an `efficientnet_pytorch` state dict to timm's keys for `config`. Keys it does not know (or block
 /// numbers beyond the architecture) are kept as they are, so the strict loader names them as unused.
+///
+/// `efficientnet_pytorch` never adds the residual of a stage's first block (it stores that block's stride as a
+/// list, and `[1] == 1` is false), where timm does when the block keeps its width at stride 1. No named model has
+/// such a block; a custom architecture that does is refused rather than run with a residual the weights never had.
 pub fn to_timm_keys(
+    path: &Path,
     tensors: BTreeMap<String, TensorSnapshot>,
     config: &EfficientNetConfig,
 ) -> Result<BTreeMap<String, TensorSnapshot>, WeightsError> {
     let blocks = config.scaled_blocks()?;
+    if let Some(b) = blocks.iter().find(|b| b.index == 0 && b.has_skip) {
+        return Err(WeightsError::UnknownArch {
+            path: path.into(),
+            reason: format!(
+                "block {}.0 of `{}` keeps {} channels at stride 1, so timm adds its residual, but efficientnet_pytorch \
+                 never does for a stage's first block",
+                b.stage, config.name, b.out_channels
+            ),
+        });
+    }
     Ok(tensors.into_iter().map(|(key, t)| (rename(&key, &blocks).unwrap_or(key), t)).collect())
 }
 

@@ -25,8 +25,8 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use block_string::{BlockKind, BlockSpec, BlockStringError};
-pub use blocks::{Activation, Padding};
 use blocks::{batch_norm, conv2d, conv_bn, fold_bn, Block, DepthwiseSeparable, InvertedResidual, SqueezeExcite};
+pub use blocks::{Activation, Padding};
 
 /// EfficientNet-B0's seven stages (timm `_gen_efficientnet` `arch_def`); every B-model scales these.
 pub const B0_STAGES: [&str; 7] = [
@@ -532,7 +532,7 @@ mod tests {
         let blocks = lite4.scaled_blocks().unwrap();
         assert_eq!((blocks[0].in_channels, blocks[0].out_channels), (32, 24)); // 16 × 1.4 = 22.4 -> 24
         assert_eq!(blocks.last().unwrap().out_channels, 448); // 320 × 1.4
-        // B4 with the same multipliers scales all of them.
+                                                              // B4 with the same multipliers scales all of them.
         let b4 = EfficientNetConfig::named("tf_efficientnet_b4").unwrap();
         assert_eq!((b4.stem_channels(), b4.head_channels()), (48, 1792));
         assert_eq!(per_stage(&b4), [2, 4, 4, 6, 6, 8, 2]);
@@ -559,9 +559,10 @@ mod tests {
         let config: EfficientNetConfig = serde_json::from_str(old).unwrap();
         assert_eq!((config.padding, config.activation), (Padding::Same, Activation::Silu));
         assert!(!config.fix_stem_head && !config.fix_first_last);
-        let lite: EfficientNetConfig =
-            serde_json::from_str(&serde_json::to_string(&EfficientNetConfig::named("efficientnet_lite2").unwrap()).unwrap())
-                .unwrap();
+        let lite: EfficientNetConfig = serde_json::from_str(
+            &serde_json::to_string(&EfficientNetConfig::named("efficientnet_lite2").unwrap()).unwrap(),
+        )
+        .unwrap();
         assert_eq!(lite, EfficientNetConfig::named("efficientnet_lite2").unwrap());
     }
 }
