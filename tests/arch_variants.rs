@@ -41,11 +41,15 @@ fn logit_error(name: &str, config: &EfficientNetConfig) -> f32 {
     let path = fixture(&format!("arch/{name}_dfdc.pth"));
     let model = load_classifier::<B>(&path, Some(config), &device()).unwrap_or_else(|e| panic!("{e}")).model;
     let io = io(name);
+    let folded = model.clone().fold_batchnorm();
     let mut worst = 0f32;
     for input in ["even", "odd"] {
         let got = values(model.forward(tensor::<4>(&io, &format!("input_{input}"))));
         let want = values(tensor::<2>(&io, &format!("logits_{input}")));
         worst = worst.max(max_abs_diff(&got, &want));
+        // The inference path: BatchNorm folded, fused kernels (symmetric padding, ReLU6).
+        let fused = values(folded.forward_fused(tensor::<4>(&io, &format!("input_{input}"))));
+        worst = worst.max(max_abs_diff(&fused, &want));
         let features = values(model.encoder.forward_pooled(tensor::<4>(&io, &format!("input_{input}"))));
         worst = worst.max(max_abs_diff(&features, &values(tensor::<2>(&io, &format!("features_{input}")))));
     }
@@ -196,8 +200,11 @@ fn lite0_imports_to_bpk_and_trains_from_there() {
     let loaded = load_classifier::<B>(&classifier_bpk, None, &device()).unwrap();
     assert_eq!(loaded.config.encoder, EfficientNetConfig::named("tf_efficientnet_lite0").unwrap());
     assert_eq!(loaded.config.input_size, 224);
-    let again = values(loaded.model.forward(batch));
+    let again = values(loaded.model.forward(batch.clone()));
     assert!(max_abs_diff(&again, &logits) <= 1e-6, "{again:?} vs {logits:?}");
+    // The inference path (BatchNorm folded, fused kernels) runs ReLU6 too.
+    let fused = values(loaded.model.fold_batchnorm().forward_fused(batch));
+    assert!(max_abs_diff(&fused, &logits) <= TOLERANCE, "fused {fused:?} vs {logits:?}");
 }
 
 #[test]

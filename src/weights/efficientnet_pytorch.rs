@@ -144,7 +144,7 @@ mod tests {
         assert_eq!(rename("_blocks.4._bn1.running_mean", &blocks).unwrap(), "blocks.2.1.bn2.running_mean");
         assert_eq!(rename("_blocks.15._project_conv.weight", &blocks).unwrap(), "blocks.6.0.conv_pwl.weight");
         assert_eq!(rename("_blocks.15._bn2.weight", &blocks).unwrap(), "blocks.6.0.bn3.weight");
-        assert_eq!(rename("_blocks.7._se_reduce.bias", &blocks).unwrap(), "blocks.3.1.se.conv_reduce.bias");
+        assert_eq!(rename("_blocks.7._se_reduce.bias", &blocks).unwrap(), "blocks.3.2.se.conv_reduce.bias");
     }
 
     #[test]

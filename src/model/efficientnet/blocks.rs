@@ -59,6 +59,15 @@ impl Activation {
     }
 }
 
+impl From<Activation> for crate::model::fused::Activation {
+    fn from(act: Activation) -> Self {
+        match act {
+            Activation::Silu => Self::Silu,
+            Activation::Relu6 => Self::Relu6,
+        }
+    }
+}
+
 /// A convolution as timm's `create_conv2d(..., padding)` builds it.
 pub fn conv2d<B: Backend>(
     channels: [usize; 2],
