@@ -17,7 +17,7 @@ impl<B: FusedOps> DepthwiseSeparable<B> {
         if !self.folded {
             return self.forward(x);
         }
-        let act = self.act;
+        let act = self.act.into();
         let shortcut = self.has_skip.then(|| x.clone());
         let (y, means) = B::depthwise_act(&self.conv_dw, x, act, self.se.is_some());
         let gate = self.se.as_ref().zip(means).map(|(se, m)| B::squeeze_gate(&se.conv_reduce, &se.conv_expand, m, act));
@@ -30,7 +30,7 @@ impl<B: FusedOps> InvertedResidual<B> {
         if !self.folded {
             return self.forward(x);
         }
-        let act = self.act;
+        let act = self.act.into();
         // The shortcut shares `x`'s storage until the expansion has read it; the projection then accumulates
         // onto it in place.
         let shortcut = self.has_skip.then(|| x.clone());
@@ -42,14 +42,6 @@ impl<B: FusedOps> InvertedResidual<B> {
 }
 
 impl<B: FusedOps> Block<B> {
-    /// The block's activation in the fused kernels' terms.
-    pub fn fused_activation(&self) -> Activation {
-        match self {
-            Block::Ds(b) => b.act,
-            Block::Ir(b) => b.act,
-        }
-    }
-
     pub fn forward_fused(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         match self {
             Block::Ds(b) => b.forward_fused(x),
@@ -64,8 +56,7 @@ impl<B: FusedOps> EfficientNet<B> {
         if !self.folded {
             return self.forward_features(x);
         }
-        // The stem and head use the blocks' activation (timm builds all of them from one `act_layer`).
-        let act = self.blocks.iter().flatten().next().map_or(Activation::Silu, Block::fused_activation);
+        let act = self.act.into();
         let mut x = B::conv_act(&self.conv_stem, x, act);
         for stage in &self.blocks {
             for block in stage {
