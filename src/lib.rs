@@ -8,9 +8,11 @@
 pub mod atomic;
 pub mod cli;
 pub mod device;
+pub mod eval;
 pub mod face;
 pub mod imaging;
 pub mod infer;
 pub mod model;
+pub mod plots;
 pub mod video;
 pub mod weights;

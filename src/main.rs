@@ -12,6 +12,7 @@ fn main() -> ExitCode {
         Command::Import(args) => cli::import::run(args),
         Command::Detect(args) => cli::detect::run(args),
         Command::Infer(args) => cli::infer::run(args),
+        Command::Eval(args) => cli::eval::run(args),
     };
     match result {
         Ok(code) => code,

@@ -5,6 +5,7 @@
 
 pub mod classify;
 pub mod detect;
+pub mod eval;
 pub mod import;
 pub mod infer;
 
@@ -35,6 +36,8 @@ pub enum Command {
     Detect(detect::DetectArgs),
     /// Score videos: faces of 32 frames through every classifier, the confident rule, the ensemble mean.
     Infer(infer::InferArgs),
+    /// Score a submission against labels: log loss, ROC AUC, AP, EER, accuracies, missing videos.
+    Eval(eval::EvalArgs),
 }
 
 /// Where the networks run.
