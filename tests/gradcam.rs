@@ -22,7 +22,7 @@ fn images(key: &str) -> Vec<RgbImage> {
     let file = TensorFile::read(&fixture("gradcam/images.safetensors")).unwrap();
     let snapshot = &file.tensors[&format!("image_{key}")];
     let data = snapshot.to_data().unwrap();
-    let [n, h, w, _] = data.shape.clone().try_into().expect("[n, h, w, 3]");
+    let [n, h, w, _]: [usize; 4] = data.shape.to_vec().try_into().expect("[n, h, w, 3]");
     let bytes = data.to_vec::<u8>().unwrap();
     bytes
         .chunks_exact(h * w * 3)
@@ -34,7 +34,7 @@ fn images(key: &str) -> Vec<RgbImage> {
 fn expected(model: &str, what: &str) -> (Vec<usize>, Vec<f32>) {
     let file = TensorFile::read(&fixture(&format!("gradcam/{model}_gradcam.safetensors"))).unwrap();
     let data = file.tensors[what].to_data().unwrap().convert::<f32>();
-    (data.shape.clone(), data.to_vec::<f32>().unwrap())
+    (data.shape.to_vec(), data.to_vec::<f32>().unwrap())
 }
 
 fn cam(model: &str, folded: bool) -> GradCam<AD> {

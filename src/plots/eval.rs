@@ -84,9 +84,9 @@ fn roc(path: &Path, e: &Evaluation, y: &[bool], p: &[f64]) -> Result<PathBuf, Pl
             .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], FAKE_COLOUR.stroke_width(3)));
         let eer_point = (e.eer, 1.0 - e.eer);
         chart
-            .draw_series([Circle::new(eer_point, 6, BLACK.filled())])?
+            .draw_series([Circle::new(eer_point, 9, BLACK.stroke_width(2))])?
             .label(format!("EER {:.4} (score ≥ {})", e.eer, threshold_text(e.eer_threshold)))
-            .legend(|(x, y)| Circle::new((x + 12, y), 5, BLACK.filled()));
+            .legend(|(x, y)| Circle::new((x + 12, y), 6, BLACK.stroke_width(2)));
         let half = (1.0 - e.at_half.true_real as f64 / (e.n_real as f64), e.at_half.true_fake as f64 / e.n_fake as f64);
         chart
             .draw_series([TriangleMarker::new(half, 8, REAL_COLOUR.filled())])?
@@ -226,7 +226,8 @@ pub fn histogram_counts(scores: impl Iterator<Item = f64>, bins: usize) -> Vec<u
 fn histogram(path: &Path, e: &Evaluation, y: &[bool], p: &[f64]) -> Result<PathBuf, PlotError> {
     let of = |fake: bool| histogram_counts(y.iter().zip(p).filter(|(&l, _)| l == fake).map(|(_, &s)| s), HISTOGRAM_BINS);
     let (real, fake) = (of(false), of(true));
-    let top = real.iter().chain(&fake).copied().max().unwrap_or(1).max(1) as f64 * 1.1;
+    // Head room above the tallest bar for the legend.
+    let top = (real.iter().chain(&fake).copied().max().unwrap_or(1).max(1) as f64 * 1.45).ceil();
     render_png(path, SIZE, |root| -> DrawResult {
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(root)
@@ -239,6 +240,7 @@ fn histogram(path: &Path, e: &Evaluation, y: &[bool], p: &[f64]) -> Result<PathB
             .configure_mesh()
             .x_desc("predicted fake probability")
             .y_desc("videos")
+            .y_label_formatter(&|v| format!("{v:.0}"))
             .label_style(text(15))
             .axis_desc_style(text(17))
             .light_line_style(WHITE.mix(0.0))
@@ -263,7 +265,7 @@ fn histogram(path: &Path, e: &Evaluation, y: &[bool], p: &[f64]) -> Result<PathB
                 .label(format!("EER threshold {t:.3}"))
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], BLACK.mix(0.6).stroke_width(2)));
         }
-        legend(&mut chart, SeriesLabelPosition::UpperMiddle)
+        legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
 }
 

@@ -78,6 +78,7 @@ pub fn timeline(path: &Path, v: &VideoScores<'_>) -> Result<PathBuf, PlotError> 
         chart
             .configure_mesh()
             .x_desc("frame")
+            .x_label_formatter(&|v| format!("{v:.0}"))
             .y_desc("fake probability of each face")
             .label_style(text(15))
             .axis_desc_style(text(17))
