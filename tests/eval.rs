@@ -106,8 +106,8 @@ fn evaluation_from_files_matches_scikit_learn_accuracies() {
         let name = case["name"].as_str().unwrap();
         let want = &case["expected"];
         let (labels, preds) = write_case(dir.path(), case);
-        let e = eval::evaluate(&eval::read_labels(&[labels]).unwrap(), &eval::read_predictions(&preds).unwrap())
-            .unwrap();
+        let e =
+            eval::evaluate(&eval::read_labels(&[labels]).unwrap(), &eval::read_predictions(&preds).unwrap()).unwrap();
         assert_close(name, "log_loss", e.log_loss, num(&want["log_loss"]));
         assert_close(name, "roc_auc", e.roc_auc, num(&want["roc_auc"]));
         assert_close(name, "accuracy", e.accuracy, num(&want["accuracy"]));
@@ -136,8 +136,8 @@ fn single_class_and_empty_label_sets_are_errors_not_nan() {
     let preds = dir.path().join("p.csv");
     std::fs::write(&labels, "a.mp4,FAKE\nb.mp4,REAL\nc.mp4,1\n").unwrap();
     std::fs::write(&preds, "filename,label\na.mp4,0.9\nb.mp4,error:no_face\nc.mp4,0.2\n").unwrap();
-    let err = eval::evaluate(&eval::read_labels(&[labels]).unwrap(), &eval::read_predictions(&preds).unwrap())
-        .unwrap_err();
+    let err =
+        eval::evaluate(&eval::read_labels(&[labels]).unwrap(), &eval::read_predictions(&preds).unwrap()).unwrap_err();
     assert!(matches!(err, EvalError::Metric(MetricError::SingleClass { class: "FAKE", .. })), "{err}");
 }
 
@@ -155,8 +155,11 @@ fn missing_and_failed_videos_are_listed_and_metadata_files_combine() {
         .unwrap();
     let preds = dir.path().join("submission.csv");
     // A relative path matches a metadata key by file name; d is missing; e failed; z is not labelled.
-    std::fs::write(&preds, "filename,label\npart_0/a.mp4,0.8\nb.mp4,0.3\nc.mp4,0.6\ne.mp4,error:unreadable\nz.mp4,0.1\n")
-        .unwrap();
+    std::fs::write(
+        &preds,
+        "filename,label\npart_0/a.mp4,0.8\nb.mp4,0.3\nc.mp4,0.6\ne.mp4,error:unreadable\nz.mp4,0.1\n",
+    )
+    .unwrap();
     let labels = eval::read_labels(&[part0, part1]).unwrap();
     let e = eval::evaluate(&labels, &eval::read_predictions(&preds).unwrap()).unwrap();
     assert_eq!((e.n, e.n_real, e.n_fake), (3, 1, 2));
@@ -249,10 +252,9 @@ fn cli_prints_json_with_the_documented_keys_and_a_table() {
     let out = deepfake(&["eval", "--predictions", preds, "--labels", labels, "--report", report, "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-    for key in
-        ["n", "n_real", "n_fake", "log_loss", "roc_auc", "average_precision", "eer", "eer_threshold", "accuracy"]
-            .into_iter()
-            .chain(["balanced_accuracy", "missing"])
+    for key in ["n", "n_real", "n_fake", "log_loss", "roc_auc", "average_precision", "eer", "eer_threshold", "accuracy"]
+        .into_iter()
+        .chain(["balanced_accuracy", "missing"])
     {
         assert!(json.get(key).is_some(), "--json lacks `{key}`: {json}");
     }

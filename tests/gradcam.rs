@@ -24,11 +24,7 @@ fn images(key: &str) -> Vec<RgbImage> {
     let data = snapshot.to_data().unwrap();
     let [n, h, w, _]: [usize; 4] = data.shape.to_vec().try_into().expect("[n, h, w, 3]");
     let bytes = data.to_vec::<u8>().unwrap();
-    bytes
-        .chunks_exact(h * w * 3)
-        .take(n)
-        .map(|c| RgbImage::from_raw(w as u32, h as u32, c.to_vec()).unwrap())
-        .collect()
+    bytes.chunks_exact(h * w * 3).take(n).map(|c| RgbImage::from_raw(w as u32, h as u32, c.to_vec()).unwrap()).collect()
 }
 
 fn expected(model: &str, what: &str) -> (Vec<usize>, Vec<f32>) {

@@ -54,8 +54,7 @@ fn eval_plots_are_decodable_pngs_with_curves_in_both_label_colours() {
     let (labels, preds) = write_case(dir.path());
     let e = eval::evaluate(&eval::read_labels(&[labels]).unwrap(), &eval::read_predictions(&preds).unwrap()).unwrap();
     let written = plots::eval::write_all(&e, &dir.path().join("plots")).unwrap();
-    let names: Vec<String> =
-        written.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> = written.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
     assert_eq!(names, ["roc.png", "precision_recall.png", "reliability.png", "histogram.png"]);
     for path in &written {
         let (size, colours) = decode(path);
@@ -137,10 +136,16 @@ fn video_pictures_have_their_sizes_and_colours() {
 
     let top = v.most_suspicious(3);
     let maps: Vec<CamMap> = (0..3)
-        .map(|i| CamMap { logit: 1.0, width: 12, height: 12, values: (0..144).map(|j| ((j + i) % 12) as f32 / 11.0).collect() })
+        .map(|i| CamMap {
+            logit: 1.0,
+            width: 12,
+            height: 12,
+            values: (0..144).map(|j| ((j + i) % 12) as f32 / 11.0).collect(),
+        })
         .collect();
     let chosen: Vec<RgbImage> = top.iter().map(|&k| crops[k].clone()).collect();
-    let (size, colours) = decode(&grad_cam_sheet(&dir.path().join("g.png"), &v, "models/a.bpk", &top, &chosen, &maps).unwrap());
+    let (size, colours) =
+        decode(&grad_cam_sheet(&dir.path().join("g.png"), &v, "models/a.bpk", &top, &chosen, &maps).unwrap());
     assert_eq!(size, (2 * 256 + 24, 40 + 3 * (256 + 22 + 8) + 8));
     assert!(colours.len() > 100);
     keep_for_inspection(dir.path());

@@ -34,8 +34,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let mut evaluation = eval::evaluate(&labels, &predictions)?;
     if let Some(path) = &args.report {
         let report = eval::read_report(path)?;
-        evaluation.frame_auc =
-            Some(eval::frame_level(&evaluation, &report, path).with_context(|| format!("frame level: {}", path.display()))?);
+        evaluation.frame_auc = Some(
+            eval::frame_level(&evaluation, &report, path)
+                .with_context(|| format!("frame level: {}", path.display()))?,
+        );
     }
     let plots = match &args.plots {
         Some(dir) => crate::plots::eval::write_all(&evaluation, dir)?,
@@ -62,9 +64,12 @@ pub fn table(e: &Evaluation) -> String {
     row("log loss", format!("{:.5}", e.log_loss), "lower is better; 0.693 = always 0.5 (Kaggle's DFDC metric)");
     row("ROC AUC", format!("{:.5}", e.roc_auc), "1 = every fake above every real; 0.5 = chance");
     row("average precision", format!("{:.5}", e.average_precision), "area under precision-recall (fake = positive)");
-    let threshold =
-        if e.eer_threshold.is_finite() { format!("{:.5}", e.eer_threshold) } else { "+inf".to_string() };
-    row("EER", format!("{:.5}", e.eer), &format!("false-fake rate where it meets the missed-fake rate, at score ≥ {threshold}"));
+    let threshold = if e.eer_threshold.is_finite() { format!("{:.5}", e.eer_threshold) } else { "+inf".to_string() };
+    row(
+        "EER",
+        format!("{:.5}", e.eer),
+        &format!("false-fake rate where it meets the missed-fake rate, at score ≥ {threshold}"),
+    );
     row("accuracy @0.5", format!("{:.5}", e.at_half.accuracy), &counts(&e.at_half));
     row("balanced acc @0.5", format!("{:.5}", e.at_half.balanced_accuracy), "mean of the real and the fake recall");
     row("accuracy @EER", format!("{:.5}", e.at_eer.accuracy), &counts(&e.at_eer));
@@ -80,7 +85,11 @@ pub fn table(e: &Evaluation) -> String {
         out.push_str(&format!("  {} ({}): {}\n", m.file, m.label, m.status));
     }
     if !e.unlabelled.is_empty() {
-        out.push_str(&format!("{:<22} {:>10}  predicted but not in the labels (ignored)\n", "unlabelled", e.unlabelled.len()));
+        out.push_str(&format!(
+            "{:<22} {:>10}  predicted but not in the labels (ignored)\n",
+            "unlabelled",
+            e.unlabelled.len()
+        ));
         for f in &e.unlabelled {
             out.push_str(&format!("  {f}\n"));
         }

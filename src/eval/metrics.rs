@@ -112,8 +112,7 @@ pub fn roc_curve(labels: &[bool], scores: &[f64]) -> RocCurve {
         })
         .collect();
     let (fp_total, tp_total) = (c.fps[n - 1], c.tps[n - 1]);
-    let mut curve =
-        RocCurve { fpr: vec![0.0], tpr: vec![0.0], thresholds: vec![f64::INFINITY] };
+    let mut curve = RocCurve { fpr: vec![0.0], tpr: vec![0.0], thresholds: vec![f64::INFINITY] };
     for i in keep {
         curve.fpr.push(c.fps[i] / fp_total);
         curve.tpr.push(c.tps[i] / tp_total);

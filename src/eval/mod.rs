@@ -24,7 +24,13 @@ pub enum EvalError {
     #[error("{path}, line {line}: {reason}")]
     Row { path: PathBuf, line: usize, reason: String },
     #[error("`{file}` is labelled {first} in {first_path} and {second} in {second_path}")]
-    ConflictingLabel { file: String, first: &'static str, first_path: PathBuf, second: &'static str, second_path: PathBuf },
+    ConflictingLabel {
+        file: String,
+        first: &'static str,
+        first_path: PathBuf,
+        second: &'static str,
+        second_path: PathBuf,
+    },
     #[error("predictions `{first}` and `{second}` both match the label of `{label}`")]
     AmbiguousPrediction { label: String, first: String, second: String },
     #[error("{0}")]
@@ -103,7 +109,10 @@ fn decisions_finite<S: serde::Serializer>(d: &Decisions, s: S) -> Result<S::Ok, 
 
 /// Joins predictions with labels: exact name first, else the prediction's file name (so `part_0/x.mp4` matches a
 /// `metadata.json` key `x.mp4`), which must then be unique.
-pub fn join(labels: &Labels, predictions: &[Prediction]) -> Result<(Vec<(String, bool, f64)>, Vec<Missing>, Vec<String>), EvalError> {
+pub fn join(
+    labels: &Labels,
+    predictions: &[Prediction],
+) -> Result<(Vec<(String, bool, f64)>, Vec<Missing>, Vec<String>), EvalError> {
     let mut matched: BTreeMap<&str, &Prediction> = BTreeMap::new();
     let mut unlabelled = Vec::new();
     for p in predictions {

@@ -53,7 +53,10 @@ fn square_chart<'a, 'b>(
 
 type Chart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
-fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, position: SeriesLabelPosition) -> Result<(), Box<dyn std::error::Error>> {
+fn legend<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    position: SeriesLabelPosition,
+) -> Result<(), Box<dyn std::error::Error>> {
     chart
         .configure_series_labels()
         .position(position)
@@ -190,7 +193,10 @@ fn reliability(path: &Path, y: &[bool], p: &[f64]) -> Result<PathBuf, PlotError>
         // Bars: how many videos fall in each bin (scaled to a quarter of the height), so empty regions show.
         chart
             .draw_series(bins.iter().map(|b| {
-                Rectangle::new([(b.lower, 0.0), (b.upper, 0.25 * b.count as f64 / max_count)], REAL_COLOUR.mix(0.2).filled())
+                Rectangle::new(
+                    [(b.lower, 0.0), (b.upper, 0.25 * b.count as f64 / max_count)],
+                    REAL_COLOUR.mix(0.2).filled(),
+                )
             }))?
             .label(format!("videos per bin (tallest: {max_count})"))
             .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 24, y + 5)], REAL_COLOUR.mix(0.2).filled()));
@@ -224,7 +230,8 @@ pub fn histogram_counts(scores: impl Iterator<Item = f64>, bins: usize) -> Vec<u
 }
 
 fn histogram(path: &Path, e: &Evaluation, y: &[bool], p: &[f64]) -> Result<PathBuf, PlotError> {
-    let of = |fake: bool| histogram_counts(y.iter().zip(p).filter(|(&l, _)| l == fake).map(|(_, &s)| s), HISTOGRAM_BINS);
+    let of =
+        |fake: bool| histogram_counts(y.iter().zip(p).filter(|(&l, _)| l == fake).map(|(_, &s)| s), HISTOGRAM_BINS);
     let (real, fake) = (of(false), of(true));
     // Head room above the tallest bar for the legend.
     let top = (real.iter().chain(&fake).copied().max().unwrap_or(1).max(1) as f64 * 1.45).ceil();
@@ -246,7 +253,9 @@ fn histogram(path: &Path, e: &Evaluation, y: &[bool], p: &[f64]) -> Result<PathB
             .light_line_style(WHITE.mix(0.0))
             .draw()?;
         let w = 1.0 / HISTOGRAM_BINS as f64;
-        for (counts, colour, name, n) in [(&real, REAL_COLOUR, "REAL", e.n_real), (&fake, FAKE_COLOUR, "FAKE", e.n_fake)] {
+        for (counts, colour, name, n) in
+            [(&real, REAL_COLOUR, "REAL", e.n_real), (&fake, FAKE_COLOUR, "FAKE", e.n_fake)]
+        {
             chart
                 .draw_series(counts.iter().enumerate().filter(|(_, &c)| c > 0).map(|(i, &c)| {
                     Rectangle::new([(i as f64 * w, 0.0), ((i + 1) as f64 * w, c as f64)], colour.mix(0.45).filled())

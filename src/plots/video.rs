@@ -244,11 +244,7 @@ pub fn grad_cam_sheet(
         paste(&mut rgb, size.0, &overlay(&side, map), 2 * PAD + CAM_SIDE, y);
     }
     render_on(path, &mut rgb, size, |root| -> DrawResult {
-        root.draw(&Text::new(
-            format!("Grad-CAM ({}): red drove \"fake\"", short(model)),
-            (PAD as i32, 10),
-            text(18),
-        ))?;
+        root.draw(&Text::new(format!("Grad-CAM ({}): red drove \"fake\"", short(model)), (PAD as i32, 10), text(18)))?;
         for (row, (&k, map)) in faces.iter().zip(maps).enumerate() {
             let y = (HEADER + row as u32 * cell_h + CAM_SIDE + 3) as i32;
             let s = v.face_score(k);
@@ -270,7 +266,11 @@ pub fn overlay(img: &RgbImage, map: &CamMap) -> RgbImage {
     let (w, h) = img.dimensions();
     let mut out = img.clone();
     for (x, y, p) in out.enumerate_pixels_mut() {
-        let v = bilinear(map, (x as f32 + 0.5) * map.width as f32 / w as f32 - 0.5, (y as f32 + 0.5) * map.height as f32 / h as f32 - 0.5);
+        let v = bilinear(
+            map,
+            (x as f32 + 0.5) * map.width as f32 / w as f32 - 0.5,
+            (y as f32 + 0.5) * map.height as f32 / h as f32 - 0.5,
+        );
         let c = jet(v);
         let alpha = 0.25 + 0.45 * v;
         for i in 0..3 {
