@@ -47,7 +47,7 @@ fn assert_maps_match(model: &str, key: &str, maps: &[CamMap]) {
         let plane = shape[1] * shape[2];
         let diff = max_abs_diff(&m.values, &want[i * plane..(i + 1) * plane]);
         assert!(diff <= TOLERANCE, "{model} {key}[{i}]: max |Δmap| {diff}");
-        assert!(m.values.iter().any(|&v| v == 1.0) && m.values.iter().all(|v| (0.0..=1.0).contains(v)));
+        assert!(m.values.contains(&1.0) && m.values.iter().all(|v| (0.0..=1.0).contains(v)));
     }
     let (_, logits) = expected(model, &format!("logits_{key}"));
     let got: Vec<f32> = maps.iter().map(|m| m.logit).collect();

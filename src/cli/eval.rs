@@ -58,7 +58,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
 pub fn table(e: &Evaluation) -> String {
     let mut out = String::new();
     let mut row = |name: &str, value: String, note: &str| {
-        out.push_str(&format!("{name:<22} {value:>10}  {note}\n"));
+        out.push_str(format!("{name:<22} {value:>10}  {note}").trim_end());
+        out.push('\n');
     };
     row("videos", e.n.to_string(), &format!("{} real, {} fake", e.n_real, e.n_fake));
     row("log loss", format!("{:.5}", e.log_loss), "lower is better; 0.693 = always 0.5 (Kaggle's DFDC metric)");
@@ -73,7 +74,7 @@ pub fn table(e: &Evaluation) -> String {
     row("accuracy @0.5", format!("{:.5}", e.at_half.accuracy), &counts(&e.at_half));
     row("balanced acc @0.5", format!("{:.5}", e.at_half.balanced_accuracy), "mean of the real and the fake recall");
     row("accuracy @EER", format!("{:.5}", e.at_eer.accuracy), &counts(&e.at_eer));
-    row("balanced acc @EER", format!("{:.5}", e.at_eer.balanced_accuracy), "");
+    row("balanced acc @EER", format!("{:.5}", e.at_eer.balanced_accuracy), "at the EER threshold");
     if let Some(f) = &e.frame_auc {
         row("face-level AUC", format!("{:.5}", f.auc), &format!("{} faces, mean over models", f.faces));
         for (model, auc) in &f.per_model {

@@ -246,9 +246,12 @@ mod tests {
 
     #[test]
     fn log_loss_clips_certain_mistakes() {
-        let l = log_loss(&[true, false], &[0.0, 1.0], LOG_LOSS_EPS);
+        // A fake called 0 costs −ln(1e-15) ≈ 34.54, not infinity.
+        let l = log_loss(&[true], &[0.0], LOG_LOSS_EPS);
         assert!((l - -(1e-15f64).ln()).abs() < 1e-9, "{l}");
-        assert!(l.is_finite());
+        // A real called 1: 1 − (1 − 1e-15) is 1.11e-15 in f64 (as in numpy).
+        let l = log_loss(&[false], &[1.0], LOG_LOSS_EPS);
+        assert!((l - -(1.0 - (1.0 - 1e-15f64)).ln()).abs() < 1e-9 && l.is_finite(), "{l}");
     }
 
     #[test]

@@ -107,12 +107,18 @@ fn decisions_finite<S: serde::Serializer>(d: &Decisions, s: S) -> Result<S::Ok, 
     value.serialize(s)
 }
 
+/// Predictions joined with labels.
+#[derive(Debug, Clone, Default)]
+pub struct Joined {
+    /// `(prediction's file, fake, score)` of the labelled, scored videos.
+    pub scored: Vec<(String, bool, f64)>,
+    pub missing: Vec<Missing>,
+    pub unlabelled: Vec<String>,
+}
+
 /// Joins predictions with labels: exact name first, else the prediction's file name (so `part_0/x.mp4` matches a
 /// `metadata.json` key `x.mp4`), which must then be unique.
-pub fn join(
-    labels: &Labels,
-    predictions: &[Prediction],
-) -> Result<(Vec<(String, bool, f64)>, Vec<Missing>, Vec<String>), EvalError> {
+pub fn join(labels: &Labels, predictions: &[Prediction]) -> Result<Joined, EvalError> {
     let mut matched: BTreeMap<&str, &Prediction> = BTreeMap::new();
     let mut unlabelled = Vec::new();
     for p in predictions {
@@ -147,12 +153,12 @@ pub fn join(
             },
         }
     }
-    Ok((scored, missing, unlabelled))
+    Ok(Joined { scored, missing, unlabelled })
 }
 
 /// Metrics of the scored videos.
 pub fn evaluate(labels: &Labels, predictions: &[Prediction]) -> Result<Evaluation, EvalError> {
-    let (scored, missing, unlabelled) = join(labels, predictions)?;
+    let Joined { scored, missing, unlabelled } = join(labels, predictions)?;
     let y: Vec<bool> = scored.iter().map(|s| s.1).collect();
     let p: Vec<f64> = scored.iter().map(|s| s.2).collect();
     metrics::check(&y, &p)?;

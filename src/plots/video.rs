@@ -273,8 +273,8 @@ pub fn overlay(img: &RgbImage, map: &CamMap) -> RgbImage {
         );
         let c = jet(v);
         let alpha = 0.25 + 0.45 * v;
-        for i in 0..3 {
-            p.0[i] = (f32::from(p.0[i]) * (1.0 - alpha) + f32::from(c[i]) * alpha).round() as u8;
+        for (v, &c) in p.0.iter_mut().zip(&c) {
+            *v = (f32::from(*v) * (1.0 - alpha) + f32::from(c) * alpha).round() as u8;
         }
     }
     out
