@@ -26,7 +26,8 @@ impl DeviceBench for Preprocess {
     fn bench<B: Backend>(device: Device<B>) {
         let repeats = knob("BENCH_REPEATS", 2);
         let predictor = ShapePredictor::load_default().expect("libdlib-data");
-        let detector = |step| Detector::new(shipped_mtcnn::<B>(&device).unwrap(), detector_config(step), device.clone());
+        let detector =
+            |step| Detector::new(shipped_mtcnn::<B>(&device).unwrap(), detector_config(step), device.clone());
         let (boxes, landmarks) = (detector(Step::Boxes), detector(Step::Landmarks));
         let root = std::env::var_os("BENCH_DATA").map(PathBuf::from);
         let tmp = tempfile::tempdir().unwrap();
@@ -55,7 +56,10 @@ impl DeviceBench for Preprocess {
             let _ = std::fs::remove_dir_all(root.join("boxes"));
             frames = run(&req, &models, &|_| {}).unwrap()[0].1.frames;
         });
-        println!("{{\"case\": \"boxes\", \"impl\": \"rust\", \"frames\": {frames}, \"frames_per_s\": {:.2}}}", frames as f64 / min);
+        println!(
+            "{{\"case\": \"boxes\", \"impl\": \"rust\", \"frames\": {frames}, \"frames_per_s\": {:.2}}}",
+            frames as f64 / min
+        );
     }
 }
 

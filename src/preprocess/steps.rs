@@ -142,7 +142,8 @@ fn video_boxes<B: Backend>(path: &Path, detector: &Detector<B>, batch: usize) ->
             }
         }
         flush(&mut pending, &mut boxes);
-        let summary = decoder.join().map_err(|_| "the decoder thread panicked".to_string())?.map_err(|e| e.to_string())?;
+        let summary =
+            decoder.join().map_err(|_| "the decoder thread panicked".to_string())?.map_err(|e| e.to_string())?;
         if let Some(e) = summary.error {
             if boxes.is_empty() {
                 return Err(e);
@@ -252,7 +253,8 @@ pub(super) fn landmarks<B: Backend>(
         let todo: Vec<(u64, usize)> = existing_crops(data, &video.id)
             .into_iter()
             .filter(|&(f, j)| {
-                !data.landmarks_path(&video.id, f, j, "").is_file() || !data.landmarks_path(&video.id, f, j, "_68").is_file()
+                !data.landmarks_path(&video.id, f, j, "").is_file()
+                    || !data.landmarks_path(&video.id, f, j, "_68").is_file()
             })
             .collect();
         if todo.is_empty() {
@@ -360,7 +362,14 @@ pub(super) fn folds(data: &Dataset) -> Result<StepReport, PreprocessError> {
                     original_fold: fo,
                 });
             }
-            rows.push((video.to_string(), format!("{f}_{j}.png"), label, original.to_string(), f, fv.expect("checked")));
+            rows.push((
+                video.to_string(),
+                format!("{f}_{j}.png"),
+                label,
+                original.to_string(),
+                f,
+                fv.expect("checked"),
+            ));
         }
         Ok(())
     };

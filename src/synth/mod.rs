@@ -307,7 +307,11 @@ pub fn run<B: Backend>(
 }
 
 /// A video's first frame as a donor face.
-fn video_still<B: Backend>(path: &Path, shape: &ClipShape, finder: &FaceFinder<'_, B>) -> Result<Option<Still>, SynthError> {
+fn video_still<B: Backend>(
+    path: &Path,
+    shape: &ClipShape,
+    finder: &FaceFinder<'_, B>,
+) -> Result<Option<Still>, SynthError> {
     let options = crate::video::SampleOptions { frames: 1, ..Default::default() };
     let sampled = crate::video::sample_frames(path, &options)
         .map_err(|e| SynthError::Input { path: path.into(), reason: e.to_string() })?;
@@ -316,7 +320,9 @@ fn video_still<B: Backend>(path: &Path, shape: &ClipShape, finder: &FaceFinder<'
     let mut clips = Vec::new();
     let (w, h) = (frame.width(), frame.height());
     let (tw, th) = {
-        let s = (f64::from(one.short_side) / f64::from(w.min(h))).min(f64::from(one.max_long) / f64::from(w.max(h))).min(1.0);
+        let s = (f64::from(one.short_side) / f64::from(w.min(h)))
+            .min(f64::from(one.max_long) / f64::from(w.max(h)))
+            .min(1.0);
         (((f64::from(w) * s).round() as u32 & !1).max(2), ((f64::from(h) * s).round() as u32 & !1).max(2))
     };
     let image = crate::imaging::pillow::resize_bicubic(frame, tw, th);

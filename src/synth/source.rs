@@ -130,7 +130,8 @@ pub fn load_still<B: Backend>(
     shape: &ClipShape,
     finder: &FaceFinder<'_, B>,
 ) -> Result<Option<Still>, SynthError> {
-    let img = crate::imaging::load::load_rgb(path).map_err(|e| SynthError::Input { path: path.into(), reason: e.to_string() })?;
+    let img = crate::imaging::load::load_rgb(path)
+        .map_err(|e| SynthError::Input { path: path.into(), reason: e.to_string() })?;
     let (w, h) = target_size(img.width(), img.height(), shape, true);
     let image = resize_bicubic(&img, w, h);
     let landmarks = finder.landmarks(std::slice::from_ref(&image)).remove(0);
@@ -157,7 +158,11 @@ pub fn photo_clip(still: &Still, frames: usize, rng: &mut impl Rng) -> RealClip 
             let p = sample_rgb(&still.image, sx as f32, sy as f32);
             image::Rgb(p.map(|v| v.round().clamp(0.0, 255.0) as u8))
         });
-        let marks = still.landmarks.iter().map(|p| [(p[0] + pan[0] - c[0]) * z + c[0], (p[1] + pan[1] - c[1]) * z + c[1]]).collect();
+        let marks = still
+            .landmarks
+            .iter()
+            .map(|p| [(p[0] + pan[0] - c[0]) * z + c[0], (p[1] + pan[1] - c[1]) * z + c[1]])
+            .collect();
         clip.frames.push(frame);
         clip.landmarks.push(marks);
     }
@@ -191,8 +196,7 @@ pub fn video_clips<B: Backend>(
     }
     let len = n.min(total);
     let count = (total / len).clamp(1, shape.clips_per_video.max(1) as u64);
-    let starts: Vec<u64> =
-        (0..count).map(|i| if count == 1 { 0 } else { i * (total - len) / (count - 1) }).collect();
+    let starts: Vec<u64> = (0..count).map(|i| if count == 1 { 0 } else { i * (total - len) / (count - 1) }).collect();
     let (w, h) = target_size(info.width, info.height, shape, false);
     let mut out = VideoClips::default();
     let mut window: Vec<RgbImage> = Vec::new();

@@ -31,7 +31,11 @@ pub struct SwapParams {
 
 impl SwapParams {
     pub fn random(rng: &mut impl Rng) -> Self {
-        Self { shrink: rng.random_range(0.85..0.95), blur: rng.random_range(0.015..0.035), colour: rng.random_range(0.8..=1.0) }
+        Self {
+            shrink: rng.random_range(0.85..0.95),
+            blur: rng.random_range(0.015..0.035),
+            colour: rng.random_range(0.8..=1.0),
+        }
     }
 }
 
@@ -44,7 +48,8 @@ pub fn swap_mask(p: &SwapParams, landmarks: &[[f64; 2]], width: usize, height: u
     let hull = convex_hull(&pts);
     let n = hull.len().max(1) as f64;
     let c = [hull.iter().map(|q| q[0]).sum::<f64>() / n, hull.iter().map(|q| q[1]).sum::<f64>() / n];
-    let shrunk: Vec<[f64; 2]> = hull.iter().map(|q| [c[0] + (q[0] - c[0]) * p.shrink, c[1] + (q[1] - c[1]) * p.shrink]).collect();
+    let shrunk: Vec<[f64; 2]> =
+        hull.iter().map(|q| [c[0] + (q[0] - c[0]) * p.shrink, c[1] + (q[1] - c[1]) * p.shrink]).collect();
     let sigma = p.blur * CANVAS as f32;
     let soft = gaussian_blur(&fill_convex(&shrunk, CANVAS, CANVAS), sigma, (3.0 * sigma).ceil() as usize);
     let soft = canvas.to_frame(&soft, width, height);

@@ -75,8 +75,11 @@ pub fn write_mp4(path: &Path, frames: &[RgbImage], options: &EncodeOptions) -> R
     if tmp.to_str().is_none() {
         return Err(EncodeError::BadPath { path: path.to_path_buf() });
     }
-    let result = encode(&tmp, frames, options, width, height)
-        .map_err(|(stage, source)| EncodeError::Ffmpeg { path: path.to_path_buf(), stage, source });
+    let result = encode(&tmp, frames, options, width, height).map_err(|(stage, source)| EncodeError::Ffmpeg {
+        path: path.to_path_buf(),
+        stage,
+        source,
+    });
     let result = match result {
         Err(EncodeError::Ffmpeg { stage: "encoder", .. }) if !has_x264() => {
             Err(EncodeError::NoEncoder { path: path.to_path_buf() })
@@ -84,7 +87,9 @@ pub fn write_mp4(path: &Path, frames: &[RgbImage], options: &EncodeOptions) -> R
         other => other,
     };
     result
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|source| EncodeError::Io { path: path.to_path_buf(), source }))
+        .and_then(|()| {
+            std::fs::rename(&tmp, path).map_err(|source| EncodeError::Io { path: path.to_path_buf(), source })
+        })
         .inspect_err(|_| {
             let _ = std::fs::remove_file(&tmp);
         })

@@ -32,9 +32,7 @@ pub enum LandmarksError {
     Io { path: String, source: std::io::Error },
     #[error("{path}: not a dlib shape_predictor file (at byte {offset}: {what})")]
     Format { path: String, offset: u64, what: String },
-    #[error(
-        "no 68-point model at {path}: install Debian's libdlib-data (scripts/setup.sh does) or set {MODEL_ENV}"
-    )]
+    #[error("no 68-point model at {path}: install Debian's libdlib-data (scripts/setup.sh does) or set {MODEL_ENV}")]
     NoModel { path: String },
 }
 

@@ -25,7 +25,8 @@ impl DlibRect {
 
 /// The model's mean shape at the five MTCNN points, in box units: eye centres (mean of 36–41, 42–47), nose tip 30,
 /// mouth corners 48 and 54 of `initial_shape` (dlib-shape-predictor.md §2), eye on the image left first like MTCNN.
-const MEAN_FIVE: [[f64; 2]; 5] = [[0.2945, 0.3152], [0.7055, 0.3152], [0.5, 0.5470], [0.3171, 0.7511], [0.6829, 0.7511]];
+const MEAN_FIVE: [[f64; 2]; 5] =
+    [[0.2945, 0.3152], [0.7055, 0.3152], [0.5, 0.5470], [0.3171, 0.7511], [0.6829, 0.7511]];
 
 /// Side and centre offset of the HOG box relative to the fitted unit box, measured on 236 faces against dlib's
 /// HOG detector (dlib-shape-predictor.md §4): side = 0.964·s, centre + (−0.006, +0.026)·side.
