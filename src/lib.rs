@@ -14,5 +14,7 @@ pub mod imaging;
 pub mod infer;
 pub mod model;
 pub mod plots;
+pub mod preprocess;
+pub mod synth;
 pub mod video;
 pub mod weights;

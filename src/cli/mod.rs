@@ -8,6 +8,8 @@ pub mod detect;
 pub mod eval;
 pub mod import;
 pub mod infer;
+pub mod preprocess;
+pub mod synth;
 
 use std::path::PathBuf;
 
@@ -38,6 +40,10 @@ pub enum Command {
     Infer(infer::InferArgs),
     /// Score a submission against labels: log loss, ROC AUC, AP, EER, accuracies, missing videos.
     Eval(eval::EvalArgs),
+    /// The solution's preprocessing (boxes, crops, landmarks, diffs, folds) over a DFDC-layout data root.
+    Preprocess(preprocess::PreprocessArgs),
+    /// Make a DFDC-layout training set from real photos and videos: real clips, self-blended and swapped fakes.
+    Synth(synth::SynthArgs),
 }
 
 /// Where the networks run.
