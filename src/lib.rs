@@ -11,9 +11,13 @@
 pub mod atomic;
 pub mod config;
 pub mod device;
+pub mod eval;
 pub mod face;
 pub mod imaging;
 pub mod infer;
 pub mod model;
+pub mod plots;
+pub mod preprocess;
+pub mod synth;
 pub mod video;
 pub mod weights;

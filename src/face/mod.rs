@@ -4,6 +4,7 @@
 pub mod boxes;
 mod config;
 pub mod detector;
+pub mod landmarks;
 pub mod nets;
 pub mod nms;
 pub mod select;

@@ -1,6 +1,7 @@
-//! Neural networks: the EfficientNet encoder, the DFDC classifier head, and the fused CPU kernels behind a backend
-//! trait. Nothing here touches files.
+//! Neural networks: the EfficientNet encoder, the DFDC classifier head, the fused CPU kernels behind a backend
+//! trait, and Grad-CAM. Nothing here touches files.
 
 pub mod classifier;
 pub mod efficientnet;
 pub mod fused;
+pub mod gradcam;

@@ -190,6 +190,35 @@ pub(crate) fn decode_wanted(
     threads: usize,
     max_pixels: Option<u64>,
 ) -> Result<Pass, String> {
+    decode_pass(opened, Select::Wanted(wanted), threads, max_pixels)
+}
+
+/// The same pass over every `every`-th frame (0, every, 2·every, …) to the end of the stream, each handed to
+/// `sink` instead of being kept; the pass stops early when `sink` returns false. `Pass::frames` stays empty.
+pub(crate) fn decode_every(
+    opened: &mut Opened,
+    every: u64,
+    threads: usize,
+    max_pixels: Option<u64>,
+    sink: &mut dyn FnMut(SampledFrame) -> bool,
+) -> Result<Pass, String> {
+    decode_pass(opened, Select::Every(every.max(1), sink), threads, max_pixels)
+}
+
+/// Which frames a pass converts.
+enum Select<'a> {
+    /// These indices (ascending), kept in `Pass::frames`.
+    Wanted(&'a [u64]),
+    /// Every n-th frame, handed to the sink (false = stop).
+    Every(u64, &'a mut dyn FnMut(SampledFrame) -> bool),
+}
+
+fn decode_pass(
+    opened: &mut Opened,
+    select: Select<'_>,
+    threads: usize,
+    max_pixels: Option<u64>,
+) -> Result<Pass, String> {
     let stream = opened.input.stream(opened.stream_index).expect("index came from this input");
     let time_base = f64::from(stream.time_base());
     let start_time = match stream.start_time() {
@@ -216,17 +245,21 @@ pub(crate) fn decode_wanted(
         .and_then(|d| d.video())
         .map_err(|e| format!("cannot open the {} decoder: {e}", codec.name()))?;
 
+    let nothing_wanted = matches!(select, Select::Wanted(w) if w.is_empty());
     let mut keep = Keeper {
-        wanted,
+        frames: Vec::with_capacity(match select {
+            Select::Wanted(w) => w.len(),
+            Select::Every(..) => 0,
+        }),
+        select,
         next: 0,
         decoded: 0,
-        frames: Vec::with_capacity(wanted.len()),
         converter: RgbConverter::new(),
         time_base,
         start_time,
         max_pixels,
     };
-    if wanted.is_empty() {
+    if nothing_wanted {
         return Ok(Pass { frames: keep.frames, decoded: 0, end: StreamEnd::AllWanted });
     }
     let mut frame = ffmpeg::frame::Video::empty();
@@ -287,7 +320,7 @@ fn drain(decoder: &mut ffmpeg::decoder::Video, frame: &mut ffmpeg::frame::Video,
 }
 
 struct Keeper<'a> {
-    wanted: &'a [u64],
+    select: Select<'a>,
     next: usize,
     decoded: u64,
     frames: Vec<SampledFrame>,
@@ -302,7 +335,11 @@ impl Keeper<'_> {
     fn take(&mut self, frame: &ffmpeg::frame::Video) -> Result<bool, String> {
         let index = self.decoded;
         self.decoded += 1;
-        if self.wanted.get(self.next) != Some(&index) {
+        let wanted = match &self.select {
+            Select::Wanted(w) => w.get(self.next) == Some(&index),
+            Select::Every(n, _) => index % n == 0,
+        };
+        if !wanted {
             return Ok(false);
         }
         let pixels = u64::from(frame.width()) * u64::from(frame.height());
@@ -311,8 +348,14 @@ impl Keeper<'_> {
         }
         let image = self.converter.convert(frame)?;
         let timestamp_s = frame.timestamp().map(|t| t.saturating_sub(self.start_time) as f64 * self.time_base);
-        self.frames.push(SampledFrame { index, timestamp_s, image });
+        let frame = SampledFrame { index, timestamp_s, image };
         self.next += 1;
-        Ok(self.next == self.wanted.len())
+        match &mut self.select {
+            Select::Wanted(w) => {
+                self.frames.push(frame);
+                Ok(self.next == w.len())
+            }
+            Select::Every(_, sink) => Ok(!sink(frame)),
+        }
     }
 }

@@ -21,9 +21,11 @@
 mod convert;
 mod count;
 mod decode;
+pub mod encode;
 mod error;
 pub mod frames;
 mod sampling;
+mod stream;
 
 use std::path::Path;
 use std::sync::Once;
@@ -35,6 +37,7 @@ pub use count::FrameCountSource;
 pub use error::{SizeLimit, VideoError};
 pub use frames::{half_size, read_frames, Frames};
 pub use sampling::sample_indices;
+pub use stream::{for_each_frame, StreamSummary};
 
 /// What the container says about its video stream.
 #[derive(Debug, Clone, PartialEq)]

@@ -416,13 +416,25 @@ pub struct EfficientNet<B: Backend> {
 impl<B: Backend> EfficientNet<B> {
     /// `[n, 3, h, w] -> [n, head_channels, ⌈h/32⌉, ⌈w/32⌉]` (B7 at 380: `[n, 2560, 12, 12]`).
     pub fn forward_features(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let x = self.forward_blocks(x);
+        self.activate(conv_bn(&self.conv_head, &self.bn2, self.folded, x))
+    }
+
+    /// Stem and every block stage, without the head: `[n, 3, h, w] -> [n, last stage channels, ⌈h/32⌉, ⌈w/32⌉]`
+    /// (B7 at 380: `[n, 640, 12, 12]`). Grad-CAM's target (`model::gradcam`).
+    pub fn forward_blocks(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let mut x = self.act.apply(conv_bn(&self.conv_stem, &self.bn1, self.folded, x));
         for stage in &self.blocks {
             for block in stage {
                 x = block.forward(x);
             }
         }
-        self.act.apply(conv_bn(&self.conv_head, &self.bn2, self.folded, x))
+        x
+    }
+
+    /// The activation that follows the stem's and the head's BatchNorm.
+    pub fn activate(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.act.apply(x)
     }
 
     /// Global average pool of the features: `[n, 3, h, w] -> [n, head_channels]`.
