@@ -17,7 +17,7 @@ mod common;
 use std::time::Instant;
 
 use burn::prelude::*;
-use common::{knob, media, run_bench, DeviceBench};
+use common::{knob, media, run_bench, DeviceBench, FusedOps};
 use deepfake_detector::face::{Detector, DetectorConfig};
 use deepfake_detector::infer::pipeline::{decode, Classifier, Pipeline};
 use deepfake_detector::infer::InferOptions;
@@ -33,7 +33,7 @@ fn main() {
 }
 
 impl DeviceBench for Infer {
-    fn bench<B: Backend>(device: Device<B>) {
+    fn bench<B: FusedOps>(device: Device<B>) {
         let label = B::name(&device);
         let arch = std::env::var("BENCH_ARCH").unwrap_or_else(|_| "tf_efficientnet_b7".into());
         let n_models = knob("BENCH_MODELS", 1);

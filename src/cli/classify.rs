@@ -12,6 +12,7 @@ use crate::device::{run_on, BackendTask};
 use crate::imaging::crop::{isotropic_resize, put_to_center};
 use crate::imaging::load::load_rgb;
 use crate::imaging::normalize::{to_nchw, IMAGENET_MEAN, IMAGENET_STD};
+use crate::model::fused::FusedOps;
 use crate::weights::classifier::{load_classifier, resolve_arch};
 
 #[derive(Args, Debug)]
@@ -49,7 +50,7 @@ struct Classify<'a> {
 impl BackendTask for Classify<'_> {
     type Output = anyhow::Result<Vec<Line>>;
 
-    fn run<B: Backend>(self, device: Device<B>) -> Self::Output {
+    fn run<B: FusedOps>(self, device: Device<B>) -> Self::Output {
         let args = self.args;
         let arch = args.model.arch.as_deref().map(resolve_arch).transpose()?;
         let loaded = load_classifier::<B>(&args.model.model, arch.as_ref(), &device)?;

@@ -18,6 +18,7 @@ use crate::device::{run_on, BackendTask, DeviceSpec, Precision};
 use crate::infer::pipeline::{decode, Classifier, Pipeline};
 use crate::infer::report::{submission_csv, FileStamp, Journal, Report, Summary};
 use crate::infer::{InferOptions, VideoResult};
+use crate::model::fused::FusedOps;
 use crate::video::SampleOptions;
 use crate::weights::classifier::{load_classifier, resolve_arch};
 use crate::weights::WeightFormat;
@@ -165,7 +166,7 @@ struct Infer<'a> {
 impl BackendTask for Infer<'_> {
     type Output = anyhow::Result<Vec<VideoResult>>;
 
-    fn run<B: Backend>(mut self, device: Device<B>) -> Self::Output {
+    fn run<B: FusedOps>(mut self, device: Device<B>) -> Self::Output {
         let arch = self.args.arch.as_deref().map(resolve_arch).transpose()?;
         let mut classifiers = Vec::new();
         for path in self.models {

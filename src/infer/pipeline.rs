@@ -16,6 +16,7 @@ use crate::imaging::crop::{face_crop_rect, isotropic_resize, put_to_center};
 use crate::imaging::normalize::{to_nchw, IMAGENET_MEAN, IMAGENET_STD};
 use crate::imaging::pillow::resize_bicubic;
 use crate::model::classifier::DeepFakeClassifier;
+use crate::model::fused::FusedOps;
 use crate::video::{sample_frames, SampleOptions, SampledFrame, StreamEnd, VideoError};
 
 /// A classifier of the ensemble.
@@ -100,7 +101,7 @@ fn ensemble_mean(scores: &[f32], half: bool) -> f32 {
     }
 }
 
-impl<B: Backend> Pipeline<B> {
+impl<B: FusedOps> Pipeline<B> {
     /// Fake probabilities of `crops` from every model: `[model][crop]`.
     pub fn classify(&self, crops: &[RgbImage]) -> Vec<Vec<f32>> {
         // Models of one input size share the preprocessed crops.

@@ -7,6 +7,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::efficientnet::{ArchError, EfficientNet, EfficientNetConfig};
+use super::fused::FusedOps;
 
 /// Everything needed to rebuild a classifier; stored inside converted model files.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,17 +47,26 @@ impl<B: Backend> DeepFakeClassifier<B> {
         self.fc.forward(self.dropout.forward(pooled)).reshape([n])
     }
 
+    /// Folds BatchNorm into the convolutions for faster inference (see `blocks::conv_bn`).
+    pub fn fold_batchnorm(self) -> Self {
+        Self { encoder: self.encoder.fold_batchnorm(), ..self }
+    }
+}
+
+impl<B: FusedOps> DeepFakeClassifier<B> {
+    /// [`forward`](DeepFakeClassifier::forward) through the fused operations once folded (inference only).
+    pub fn forward_fused(&self, x: Tensor<B, 4>) -> Tensor<B, 1> {
+        let pooled = self.encoder.forward_pooled_fused(x);
+        let n = pooled.dims()[0];
+        self.fc.forward(self.dropout.forward(pooled)).reshape([n])
+    }
+
     /// Logits of `n` preprocessed square crops given as one NCHW buffer (see `imaging::normalize::to_nchw`).
     pub fn logits(&self, nchw: Vec<f32>, n: usize, size: usize, device: &B::Device) -> Vec<f32> {
         if n == 0 {
             return Vec::new();
         }
         let input = Tensor::<B, 4>::from_data(TensorData::new(nchw, [n, 3, size, size]), device);
-        self.forward(input).into_data().convert::<f32>().to_vec::<f32>().expect("f32 logits")
-    }
-
-    /// Folds BatchNorm into the convolutions for faster inference (see `blocks::conv_bn`).
-    pub fn fold_batchnorm(self) -> Self {
-        Self { encoder: self.encoder.fold_batchnorm(), ..self }
+        self.forward_fused(input).into_data().convert::<f32>().to_vec::<f32>().expect("f32 logits")
     }
 }
