@@ -116,8 +116,7 @@ fn cross_frame_batches_give_the_same_faces_as_one_at_a_time_and_as_facenet() {
     assert_eq!(batched.pnet_batch, 4);
     let images: Vec<_> = photos.iter().map(|p| load_rgb(&media(p["file"].as_str().unwrap())).unwrap()).collect();
     let frames: Vec<_> = images.iter().chain(images.iter().rev()).cloned().collect();
-    let names: Vec<&str> =
-        photos.iter().chain(photos.iter().rev()).map(|p| p["file"].as_str().unwrap()).collect();
+    let names: Vec<&str> = photos.iter().chain(photos.iter().rev()).map(|p| p["file"].as_str().unwrap()).collect();
     let wants: Vec<&Value> = photos.iter().chain(photos.iter().rev()).map(|p| &p["full"]).collect();
 
     let together = batched.detect(&frames);

@@ -520,8 +520,23 @@ fn a_ten_minute_video_is_sampled_without_decoding_every_frame() {
         let path = dir.path().join(format!("long.{container}"));
         let p = path.to_str().unwrap();
         ffmpeg_cli(&[
-            "-f", "lavfi", "-i", "testsrc=size=64x36:rate=25", "-t", "600", "-c:v", "libx264", "-preset", "veryfast",
-            "-g", "125", "-bf", "3", "-pix_fmt", "yuv420p", p,
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x36:rate=25",
+            "-t",
+            "600",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-g",
+            "125",
+            "-bf",
+            "3",
+            "-pix_fmt",
+            "yuv420p",
+            p,
         ]);
         let auto = sample_frames(&path, &SampleOptions::default()).unwrap_or_else(|e| panic!("{e}"));
         if container == "mp4" {
@@ -548,8 +563,21 @@ fn seeking_matches_the_single_pass_on_open_gop_hevc() {
     let path = dir.path().join("open_gop.mp4");
     let p = path.to_str().unwrap();
     ffmpeg_cli(&[
-        "-f", "lavfi", "-i", "testsrc=size=64x64:rate=25", "-t", "40", "-c:v", "libx265", "-preset", "ultrafast",
-        "-x265-params", "keyint=50:min-keyint=50:open-gop=1:bframes=4:log-level=error", "-pix_fmt", "yuv420p", p,
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=64x64:rate=25",
+        "-t",
+        "40",
+        "-c:v",
+        "libx265",
+        "-preset",
+        "ultrafast",
+        "-x265-params",
+        "keyint=50:min-keyint=50:open-gop=1:bframes=4:log-level=error",
+        "-pix_fmt",
+        "yuv420p",
+        p,
     ]);
     assert_eq!(probe(&path).unwrap().codec, "hevc");
     for frames in [32, 13, 5] {

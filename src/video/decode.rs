@@ -271,9 +271,7 @@ pub(crate) fn decode_sampled(
                 None
             } else {
                 let table = packet_table(path, opened.stream_index).map_err(|e| e.to_string())?;
-                plan_seeks(&table, wanted)
-                    .filter(|p| mode == SeekMode::Always || p.pays())
-                    .map(|plan| (table, plan))
+                plan_seeks(&table, wanted).filter(|p| mode == SeekMode::Always || p.pays()).map(|plan| (table, plan))
             }
         }
     };
@@ -511,8 +509,7 @@ fn decode_seeking(
     threads: usize,
     max_pixels: Option<u64>,
 ) -> Result<Option<Pass>, String> {
-    let position: HashMap<i64, usize> =
-        table.iter().enumerate().filter_map(|(i, p)| Some((p.pts?, i))).collect();
+    let position: HashMap<i64, usize> = table.iter().enumerate().filter_map(|(i, p)| Some((p.pts?, i))).collect();
     let mut decoder = open_decoder(opened, threads, max_pixels)?;
     let mut keep = keeper(opened, &[], max_pixels);
     let mut frame = ffmpeg::frame::Video::empty();
@@ -554,8 +551,7 @@ fn decode_seeking(
                 return Ok(None);
             }
             fed = Some(pos);
-            if decoder.send_packet(&packet).is_err() || !receive(&mut decoder, &mut frame, &mut keep, &mut pending)
-            {
+            if decoder.send_packet(&packet).is_err() || !receive(&mut decoder, &mut frame, &mut keep, &mut pending) {
                 return Ok(None);
             }
             if pending.is_empty() {

@@ -194,7 +194,11 @@ fn check_zip_members<R: Read + std::io::Seek>(archive: &mut zip::ZipArchive<R>, 
             ));
         }
         if member.size() > file_bytes || member.compressed_size() > file_bytes {
-            return Err(format!("archive member `{}` claims {} bytes, more than the file has", member.name(), member.size()));
+            return Err(format!(
+                "archive member `{}` claims {} bytes, more than the file has",
+                member.name(),
+                member.size()
+            ));
         }
     }
     Ok(())

@@ -122,7 +122,8 @@ impl TensorLayout {
         let mut out = Vec::with_capacity(numel);
         let mut index = vec![0usize; self.shape.len()];
         for _ in 0..numel {
-            let at = index.iter().zip(&self.strides).try_fold(0usize, |acc, (i, s)| acc.checked_add(i.checked_mul(*s)?));
+            let at =
+                index.iter().zip(&self.strides).try_fold(0usize, |acc, (i, s)| acc.checked_add(i.checked_mul(*s)?));
             out.push(at?);
             for d in (0..index.len()).rev() {
                 index[d] += 1;
@@ -376,15 +377,13 @@ fn parse(data: &[u8], mut pos: usize) -> Result<(Pickle, usize, usize), String> 
             b'T' | b'B' => {
                 let n = le(take!(4)) as usize;
                 let bytes = take!(n);
-                let v =
-                    if op == b'T' { Value::Str(String::from_utf8_lossy(bytes).into_owned()) } else { Value::Other };
+                let v = if op == b'T' { Value::Str(String::from_utf8_lossy(bytes).into_owned()) } else { Value::Other };
                 push(&mut b, &mut stack, v)?;
             }
             b'U' | b'C' => {
                 let n = take!(1)[0] as usize;
                 let bytes = take!(n);
-                let v =
-                    if op == b'U' { Value::Str(String::from_utf8_lossy(bytes).into_owned()) } else { Value::Other };
+                let v = if op == b'U' { Value::Str(String::from_utf8_lossy(bytes).into_owned()) } else { Value::Other };
                 push(&mut b, &mut stack, v)?;
             }
             0x8e => {
@@ -833,11 +832,11 @@ mod tests {
         // l0 = []; l1 = [l0, l0]; l2 = [l1, l1]; ... l64: 2^64 objects to a reader that copies memo references.
         let mut p = vec![0x80, 2, b']', b'r', 0, 0, 0, 0];
         for i in 1u32..=64 {
-            p.extend_from_slice(&[b']', b'(', b'j']);
+            p.extend_from_slice(b"](j");
             p.extend_from_slice(&(i - 1).to_le_bytes());
             p.push(b'j');
             p.extend_from_slice(&(i - 1).to_le_bytes());
-            p.extend_from_slice(&[b'e', b'r']);
+            p.extend_from_slice(b"er");
             p.extend_from_slice(&i.to_le_bytes());
         }
         p.push(b'.');
