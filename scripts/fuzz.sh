@@ -31,7 +31,7 @@ cargo afl config --build >/dev/null 2>&1 || true
   echo "fuzz: AFL++ did not build; run 'cargo afl config --build --verbose'" >&2; exit 1; }
 
 export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$HOME/.cache/deepfake-detector/fuzz-target}"
-(cd "$root/fuzz" && cargo afl build --release --locked --bin "$target" >&2)
+(cd "$root/fuzz" && cargo afl build --release --bin "$target" >&2)
 
 media="${DEEPFAKE_CACHE:-$root/.cache}/media"
 seeds="$(mktemp -d)"
