@@ -25,9 +25,32 @@ impl ClassifierConfig {
         Self { encoder, input_size: 380, dropout: 0.0 }
     }
 
+    /// A classifier on any encoder (B0…B7, Lite, custom) at the encoder's native input size (380 where it has
+    /// none), e.g. to train from ImageNet weights.
+    pub fn for_encoder(encoder: EfficientNetConfig, dropout: f64) -> Self {
+        let input_size = encoder.native_input_size().unwrap_or(380);
+        Self { encoder, input_size, dropout }
+    }
+
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<DeepFakeClassifier<B>, ArchError> {
-        let encoder = self.encoder.init(device)?;
-        let fc = LinearConfig::new(encoder.num_features(), 1).init(device);
+        self.init_with_encoder(self.encoder.init(device)?, device)
+    }
+
+    /// Puts a new one-logit head (PyTorch's default `Linear` initialisation) on an existing, e.g. ImageNet-trained,
+    /// encoder built from `self.encoder`.
+    pub fn init_with_encoder<B: Backend>(
+        &self,
+        encoder: EfficientNet<B>,
+        device: &B::Device,
+    ) -> Result<DeepFakeClassifier<B>, ArchError> {
+        let expected = self.encoder.head_channels();
+        if encoder.num_features() != expected {
+            return Err(ArchError::Invalid {
+                name: self.encoder.name.clone(),
+                reason: format!("the encoder gives {} features, the config {expected}", encoder.num_features()),
+            });
+        }
+        let fc = LinearConfig::new(expected, 1).init(device);
         Ok(DeepFakeClassifier { encoder, dropout: DropoutConfig::new(self.dropout).init(), fc })
     }
 }

