@@ -5,6 +5,7 @@
 //!   cargo bench --bench classifier --features cuda -- cuda      # also on GPU 0
 //!   LIBTORCH_USE_PYTORCH=1 cargo bench --bench classifier --features tch -- tch   # also on libtorch (CPU)
 //!   BENCH_REPEATS=5 BENCH_WARMUP=1 BENCH_BATCHES=1,8 BENCH_ARCH=tf_efficientnet_b7 …
+//!   BENCH_COMPOSED=1 …   # also the same folded model through plain Burn ops (the path before the fused kernels)
 
 #[path = "common.rs"]
 mod common;
@@ -39,6 +40,13 @@ impl BackendTask for Bench {
                 let logits = model.logits(input.clone(), n, size, &device);
                 assert_eq!(logits.len(), n);
             });
+            if knob("BENCH_COMPOSED", 0) != 0 {
+                // The same folded model through plain Burn ops, as before the fused kernels.
+                time_case(&format!("{arch}_{size}_batch{n}_{}_composed", self.label), n, warmup, repeats, |_| {
+                    let x = Tensor::<B, 4>::from_data(TensorData::new(input.clone(), [n, 3, size, size]), &device);
+                    assert_eq!(model.forward(x).into_data().num_elements(), n);
+                });
+            }
         }
     }
 }

@@ -12,5 +12,7 @@ pub mod face;
 pub mod imaging;
 pub mod infer;
 pub mod model;
+pub mod preprocess;
+pub mod synth;
 pub mod video;
 pub mod weights;

@@ -12,6 +12,8 @@ fn main() -> ExitCode {
         Command::Import(args) => cli::import::run(args),
         Command::Detect(args) => cli::detect::run(args),
         Command::Infer(args) => cli::infer::run(args),
+        Command::Synth(args) => cli::synth::run(args),
+        Command::Preprocess(args) => cli::preprocess::run(args),
     };
     match result {
         Ok(code) => code,

@@ -7,6 +7,8 @@ pub mod classify;
 pub mod detect;
 pub mod import;
 pub mod infer;
+pub mod preprocess;
+pub mod synth;
 
 use std::path::PathBuf;
 
@@ -35,6 +37,10 @@ pub enum Command {
     Detect(detect::DetectArgs),
     /// Score videos: faces of 32 frames through every classifier, the confident rule, the ensemble mean.
     Infer(infer::InferArgs),
+    /// The solution's preprocessing (boxes, crops, landmarks, diffs, folds) over a DFDC-layout data root.
+    Preprocess(preprocess::PreprocessArgs),
+    /// Make a DFDC-layout training set from real photos and videos: real clips, self-blended and swapped fakes.
+    Synth(synth::SynthArgs),
 }
 
 /// Where the networks run.

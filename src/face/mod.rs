@@ -2,6 +2,7 @@
 
 pub mod boxes;
 pub mod detector;
+pub mod landmarks;
 pub mod nets;
 pub mod nms;
 

@@ -18,6 +18,7 @@ pub mod load;
 pub mod normalize;
 pub mod opencv;
 pub mod pillow;
+pub mod ssim;
 
 pub use image::RgbImage;
 

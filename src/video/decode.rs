@@ -338,6 +338,67 @@ pub(crate) fn decode_wanted(
     Ok(Pass { frames: keep.frames, decoded: keep.decoded, end, method })
 }
 
+/// The same single pass over every `every`-th frame (0, every, 2·every, …) to the end of the stream, each handed to
+/// `sink` instead of being kept; the pass stops early when `sink` returns false. `Pass::frames` stays empty.
+pub(crate) fn decode_every(
+    opened: &mut Opened,
+    every: u64,
+    threads: usize,
+    max_pixels: Option<u64>,
+    sink: &mut dyn FnMut(SampledFrame) -> bool,
+) -> Result<Pass, String> {
+    let every = every.max(1);
+    let mut decoder = open_decoder(opened, threads, max_pixels)?;
+    let mut keep = keeper(opened, &[], max_pixels);
+    let mut frame = ffmpeg::frame::Video::empty();
+    // Takes the frames the decoder has ready; `Some(end)` once the pass is over.
+    let mut take = |decoder: &mut ffmpeg::decoder::Video, keep: &mut Keeper| -> Option<StreamEnd> {
+        loop {
+            match decoder.receive_frame(&mut frame) {
+                Ok(()) => {
+                    let index = keep.decoded;
+                    keep.decoded += 1;
+                    if !index.is_multiple_of(every) {
+                        continue;
+                    }
+                    if let Err(reason) = keep.keep(&frame, index) {
+                        return Some(StreamEnd::DecodeError(reason));
+                    }
+                    let kept = keep.frames.pop().expect("just kept");
+                    if !sink(kept) {
+                        return Some(StreamEnd::AllWanted);
+                    }
+                }
+                Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => return None,
+                Err(ffmpeg::Error::Eof) => return Some(StreamEnd::EndOfStream),
+                Err(e) => return Some(StreamEnd::DecodeError(format!("decoding failed: {e}"))),
+            }
+        }
+    };
+    let mut end = None;
+    for (stream, packet) in opened.input.packets() {
+        if stream.index() != opened.stream_index {
+            continue;
+        }
+        if let Err(e) = decoder.send_packet(&packet) {
+            end = Some(StreamEnd::DecodeError(format!("decoder rejected a packet: {e}")));
+            break;
+        }
+        end = take(&mut decoder, &mut keep);
+        if end.is_some() {
+            break;
+        }
+    }
+    let end = match end {
+        Some(end) => end,
+        None => {
+            let _ = decoder.send_eof();
+            take(&mut decoder, &mut keep).unwrap_or(StreamEnd::EndOfStream)
+        }
+    };
+    Ok(Pass { frames: Vec::new(), decoded: keep.decoded, end, method: SamplingMethod::Sequential })
+}
+
 enum Step {
     NeedInput,
     Done,

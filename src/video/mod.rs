@@ -20,8 +20,10 @@
 mod convert;
 mod count;
 mod decode;
+pub mod encode;
 mod error;
 mod sampling;
+mod stream;
 
 use std::path::Path;
 use std::sync::Once;
@@ -32,6 +34,7 @@ use image::RgbImage;
 pub use count::FrameCountSource;
 pub use error::{SizeLimit, VideoError};
 pub use sampling::sample_indices;
+pub use stream::{for_each_frame, StreamSummary};
 
 /// What the container says about its video stream.
 #[derive(Debug, Clone, PartialEq)]

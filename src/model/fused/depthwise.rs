@@ -212,6 +212,9 @@ fn plane_body<const FMA: bool>(
 ) -> f32 {
     let DepthwiseShape { height, width, kernel: k, stride, padding: [top, left, _, _], .. } = *shape;
     let (oh, ow) = shape.out_size();
+    if stride == 1 && ow < NARROW {
+        return narrow_plane::<FMA>(level, shape, input, weight, bias, act, out, want_sum);
+    }
     // Even and odd columns of one input row (stride 2 only).
     let mut even = vec![0f32; if stride == 2 { width.div_ceil(2) } else { 0 }];
     let mut odd = vec![0f32; if stride == 2 { width / 2 } else { 0 }];
@@ -273,6 +276,52 @@ fn plane_body<const FMA: bool>(
         }
     }
     sum
+}
+
+/// Below this output width a row is too short to vectorise well (B7's 12×12 and 24×24 maps), so the plane is
+/// convolved as one flat array instead.
+const NARROW: usize = 32;
+
+/// Stride 1 on a narrow plane: copy it once into a zero-padded buffer of row length `wp`; then every output
+/// `(oy, ox)` is `Σ w[kh][kw] · P[(oy + kh)·wp + ox + kw]`, so each tap is one long contiguous `axpy` over the
+/// flattened plane (the `wp − ow` columns between rows are computed and dropped).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn narrow_plane<const FMA: bool>(
+    level: Level,
+    shape: &DepthwiseShape,
+    input: &[f32],
+    weight: &[f32],
+    bias: f32,
+    act: Activation,
+    out: &mut [f32],
+    want_sum: bool,
+) -> f32 {
+    let DepthwiseShape { height, width, kernel: k, padding: [top, left, bottom, right], .. } = *shape;
+    let (oh, ow) = shape.out_size();
+    let (hp, wp) = (height + top + bottom, width + left + right);
+    let mut padded = vec![0f32; hp * wp];
+    for (y, row) in input.chunks_exact(width).enumerate() {
+        padded[(y + top) * wp + left..][..width].copy_from_slice(row);
+    }
+    let len = (oh - 1) * wp + ow;
+    let mut flat = vec![bias; len];
+    for kh in 0..k {
+        for kw in 0..k {
+            let offset = kh * wp + kw;
+            axpy::<FMA>(&mut flat, &padded[offset..offset + len], weight[kh * k + kw]);
+        }
+    }
+    for (oy, row) in out.chunks_exact_mut(ow).enumerate().take(oh) {
+        row.copy_from_slice(&flat[oy * wp..oy * wp + ow]);
+    }
+    let out = &mut out[..oh * ow];
+    activation::apply(level, act, out);
+    if want_sum {
+        sum8(out)
+    } else {
+        0.0
+    }
 }
 
 #[cfg(test)]
