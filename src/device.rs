@@ -120,31 +120,53 @@ pub trait BackendTask {
     fn run<B: FusedOps>(self, device: Device<B>) -> Self::Output;
 }
 
-/// Counts NVIDIA GPUs through the driver API (`libcuda.so.1`), without touching Burn.
-pub fn cuda_device_count() -> Result<usize, String> {
+/// The CUDA driver, loaded and initialised once and then kept for the life of the process: unloading
+/// `libcuda.so.1` after `cuInit` is unsupported by the driver (its threads and handlers stay behind), and Burn's
+/// CUDA backend loads the same library again anyway.
+struct Driver {
+    /// Never dropped: a `static` is not dropped at exit, so the library stays mapped.
+    _lib: libloading::Library,
+    device_get_count: unsafe extern "C" fn(*mut i32) -> i32,
+}
+
+fn driver() -> Result<&'static Driver, String> {
+    static DRIVER: std::sync::OnceLock<Result<Driver, String>> = std::sync::OnceLock::new();
+    DRIVER.get_or_init(load_driver).as_ref().map_err(Clone::clone)
+}
+
+fn load_driver() -> Result<Driver, String> {
     type CuInit = unsafe extern "C" fn(u32) -> i32;
     type CuDeviceGetCount = unsafe extern "C" fn(*mut i32) -> i32;
     // SAFETY: loading the NVIDIA driver library runs its initialisers, which is what any CUDA program does; the
     // two symbols have the C signatures of the CUDA driver API (`CUresult cuInit(unsigned)`,
-    // `CUresult cuDeviceGetCount(int*)`).
+    // `CUresult cuDeviceGetCount(int*)`). The function pointer copied out of `lib` stays valid because `lib` is
+    // moved into the `Driver` that holds it and is never unloaded (see `driver`).
     unsafe {
         let lib = libloading::Library::new("libcuda.so.1")
             .or_else(|_| libloading::Library::new("libcuda.so"))
             .map_err(|e| format!("cannot load libcuda.so.1: {e}"))?;
-        let init: libloading::Symbol<CuInit> = lib.get(b"cuInit\0").map_err(|e| e.to_string())?;
-        let count_fn: libloading::Symbol<CuDeviceGetCount> =
-            lib.get(b"cuDeviceGetCount\0").map_err(|e| e.to_string())?;
+        let init: CuInit = *lib.get::<CuInit>(b"cuInit\0").map_err(|e| e.to_string())?;
+        let device_get_count: CuDeviceGetCount =
+            *lib.get::<CuDeviceGetCount>(b"cuDeviceGetCount\0").map_err(|e| e.to_string())?;
         let rc = init(0);
         if rc != 0 {
             return Err(format!("cuInit failed with CUDA error {rc}"));
         }
-        let mut count = 0i32;
-        let rc = count_fn(&mut count);
-        if rc != 0 {
-            return Err(format!("cuDeviceGetCount failed with CUDA error {rc}"));
-        }
-        Ok(count.max(0) as usize)
+        Ok(Driver { _lib: lib, device_get_count })
     }
+}
+
+/// Counts NVIDIA GPUs through the driver API (`libcuda.so.1`), without touching Burn. The driver is loaded once
+/// per process and stays loaded.
+pub fn cuda_device_count() -> Result<usize, String> {
+    let driver = driver()?;
+    let mut count = 0i32;
+    // SAFETY: `cuDeviceGetCount(int*)` writes one int; the driver is initialised and still loaded.
+    let rc = unsafe { (driver.device_get_count)(&mut count) };
+    if rc != 0 {
+        return Err(format!("cuDeviceGetCount failed with CUDA error {rc}"));
+    }
+    Ok(count.max(0) as usize)
 }
 
 fn check_gpu(device: DeviceSpec, index: usize) -> Result<(), DeviceError> {
@@ -229,6 +251,19 @@ mod tests {
         assert_eq!("tch-cuda:1".parse::<DeviceSpec>().unwrap(), DeviceSpec::TchCuda(1));
         assert!("gpu".parse::<DeviceSpec>().is_err());
         assert!("cuda:x".parse::<DeviceSpec>().is_err());
+    }
+
+    #[test]
+    fn the_driver_probe_is_loaded_once_and_kept() {
+        // Whatever this machine has (no GPU in CI: no libcuda), the probe answers the same every time and the
+        // answer is the one loaded once: a kept `Driver` has one address for the whole process.
+        let first = driver().map(|d| d as *const Driver);
+        let again = driver().map(|d| d as *const Driver);
+        assert_eq!(first, again);
+        assert_eq!(cuda_device_count().is_ok(), first.is_ok());
+        if let Err(e) = cuda_device_count() {
+            assert!(e.contains("libcuda") || e.contains("cuInit"), "{e}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 mod common;
 
 use common::{device, fixture, max_abs_diff, media, tensor, values, B};
+use deepfake_detector::face::detector::CandidateCaps;
 use deepfake_detector::face::{Detector, DetectorConfig, Face};
 use deepfake_detector::imaging::load::load_rgb;
 use deepfake_detector::imaging::pillow::resize_bicubic;
@@ -103,15 +104,73 @@ fn detections_match_facenet_on_real_photos() {
 }
 
 #[test]
-fn a_batch_of_frames_gives_the_same_faces_as_one_at_a_time() {
-    let detector = Detector::new(shipped_mtcnn::<B>(&device()).unwrap(), DetectorConfig::dfdc_inference(), device());
-    let a = load_rgb(&media("astronaut.png")).unwrap();
-    let b = load_rgb(&media("grace_hopper.jpg")).unwrap();
-    let c = load_rgb(&media("camera.png")).unwrap();
-    let batch = detector.detect(&[a.clone(), b.clone(), c.clone(), a.clone()]);
-    let single: Vec<Vec<Face>> =
-        [a.clone(), b, c, a].iter().map(|f| detector.detect(std::slice::from_ref(f)).remove(0)).collect();
-    assert_eq!(batch, single);
+fn cross_frame_batches_give_the_same_faces_as_one_at_a_time_and_as_facenet() {
+    // Every photo twice, in an order that interleaves sizes: with `pnet_batch` 4 the frames of one size share PNet
+    // calls (two frames per call here) and all frames share the RNet and ONet calls, the batched path a GPU uses.
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(fixture("mtcnn/photos.json")).unwrap()).unwrap();
+    let photos: Vec<&Value> = json["photos"].as_array().unwrap().iter().collect();
+    let t = as_f32s(&json["thresholds"]["full"]);
+    let config = DetectorConfig { thresholds: [t[0], t[1], t[2]], ..DetectorConfig::default() };
+    let one_at_a_time = Detector::new(shipped_mtcnn::<B>(&device()).unwrap(), config.clone(), device());
+    let batched = Detector::new(shipped_mtcnn::<B>(&device()).unwrap(), config, device()).with_pnet_batch(4);
+    assert_eq!(batched.pnet_batch, 4);
+    let images: Vec<_> = photos.iter().map(|p| load_rgb(&media(p["file"].as_str().unwrap())).unwrap()).collect();
+    let frames: Vec<_> = images.iter().chain(images.iter().rev()).cloned().collect();
+    let names: Vec<&str> = photos.iter().chain(photos.iter().rev()).map(|p| p["file"].as_str().unwrap()).collect();
+    let wants: Vec<&Value> = photos.iter().chain(photos.iter().rev()).map(|p| &p["full"]).collect();
+
+    let together = batched.detect(&frames);
+    assert_eq!(together.len(), frames.len());
+    for (i, frame) in frames.iter().enumerate() {
+        let alone = one_at_a_time.detect(std::slice::from_ref(frame)).remove(0);
+        assert_eq!(together[i], alone, "{} (frame {i}): batched and single detections differ", names[i]);
+        assert_same_faces(&format!("{} batched", names[i]), &together[i], wants[i]);
+    }
+}
+
+/// A 1920x1080 frame made from a real photo (Pillow bicubic), so that PNet sees natural texture everywhere.
+fn full_hd_frame() -> image::RgbImage {
+    resize_bicubic(&load_rgb(&media("multi_face.jpg")).unwrap(), 1920, 1080)
+}
+
+#[test]
+fn zero_thresholds_on_a_1080p_frame_stay_within_the_candidate_caps() {
+    // At thresholds 0 every PNet cell is a candidate; without caps the NMS of the first scale alone would compare
+    // ~180 000 boxes pairwise. The caps bound every stage; the raw cell count shows they were needed.
+    let config = DetectorConfig { thresholds: [0.0, 0.0, 0.0], ..DetectorConfig::default() };
+    let detector = Detector::new(shipped_mtcnn::<B>(&device()).unwrap(), config, device());
+    let caps = detector.caps;
+    assert_eq!(caps, CandidateCaps::default());
+    let (faces, trace) = detector.detect_traced(&[full_hd_frame()]);
+    let trace = &trace[0];
+    let (first_cells, _) = trace.scales[0];
+    // PNet's output grid at the first scale (0.6, input int(d·0.6 + 1)): conv 3×3, max-pool 2 with ceil, two more
+    // convs 3×3, so ceil((d − 2)/2) − 4 cells a side; every one is at or above threshold 0.
+    let grid = |d: f64| ((d * 0.6 + 1.0) as usize - 2).div_ceil(2) - 4;
+    assert_eq!(first_cells, grid(1080.0) * grid(1920.0));
+    assert!(first_cells > 40 * caps.per_scale);
+    for &(_, kept) in &trace.scales {
+        assert!(kept <= caps.per_scale, "{trace:?}");
+    }
+    assert!(trace.stage1 <= caps.stage1, "{trace:?}");
+    assert!(trace.rnet_pass <= caps.stage1 && trace.rnet_out <= caps.stage1, "{trace:?}");
+    assert!(trace.onet_pass <= caps.onet && trace.faces <= caps.onet, "{trace:?}");
+    assert_eq!(faces[0].len(), trace.faces);
+    assert!(trace.faces > 0);
+}
+
+#[test]
+fn smaller_caps_bound_the_stages_as_stated() {
+    let config = DetectorConfig { thresholds: [0.0, 0.0, 0.0], ..DetectorConfig::default() };
+    let mut detector = Detector::new(shipped_mtcnn::<B>(&device()).unwrap(), config, device());
+    detector.caps = CandidateCaps { per_scale: 300, stage1: 200, onet: 20 };
+    let small = resize_bicubic(&full_hd_frame(), 480, 270);
+    let (_, trace) = detector.detect_traced(&[small]);
+    let trace = &trace[0];
+    assert!(trace.scales.iter().all(|&(_, kept)| kept <= 300), "{trace:?}");
+    assert!(trace.scales[0].0 > 300, "{trace:?}");
+    assert!(trace.stage1 <= 200 && trace.rnet_pass <= 200, "{trace:?}");
+    assert!(trace.onet_pass <= 20 && trace.faces <= 20, "{trace:?}");
 }
 
 #[test]
@@ -150,6 +209,11 @@ fn every_stage_keeps_as_many_candidates_as_facenet() {
             if expected != actual {
                 mismatches.push(format!("{name} {key}: facenet {expected:?}, ours {actual:?}"));
             }
+            // The candidate caps never engaged here, with room to spare: these counts are facenet's own.
+            let caps = detector.caps;
+            assert!(expected.0.iter().all(|&(cells, _)| 4 * cells < caps.per_scale), "{name} {key}");
+            let into_stage1: usize = expected.0.iter().map(|&(_, kept)| kept).sum();
+            assert!(4 * into_stage1 < caps.stage1 && 4 * expected.3 < caps.onet, "{name} {key}");
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use deepfake_detector::video::{
-    probe, sample_frames, sample_indices, FrameCountSource, SampleOptions, SampledVideo, SizeLimit, StreamEnd,
-    VideoError,
+    probe, sample_frames, sample_indices, FrameCountSource, SampleOptions, SampledVideo, SamplingMethod, SeekMode,
+    SizeLimit, StreamEnd, VideoError,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -455,4 +455,135 @@ fn check_no_panic(path: &Path) {
         assert!(v.frames.windows(2).all(|w| w[0].index < w[1].index));
     }
     let _ = probe(path);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Seeking: the same frames as the single pass
+
+fn with_seek(frames: usize, seek: SeekMode) -> SampleOptions {
+    SampleOptions { frames, seek, ..Default::default() }
+}
+
+/// Samples `path` by seeking and sequentially and requires the same indices and the same pixels; returns both.
+fn assert_seeking_matches_the_single_pass(path: &Path, frames: usize) -> (SampledVideo, SampledVideo) {
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let single = sample_frames(path, &with_seek(frames, SeekMode::Never)).unwrap_or_else(|e| panic!("{e}"));
+    let seeking = sample_frames(path, &with_seek(frames, SeekMode::Always)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(single.method, SamplingMethod::Sequential, "{name}");
+    assert_eq!(seeking.wanted, single.wanted, "{name}");
+    assert_eq!(kept_indices(&seeking), kept_indices(&single), "{name} ({frames} frames)");
+    for (a, b) in seeking.frames.iter().zip(&single.frames) {
+        assert!(a.image == b.image, "{name} ({frames} frames): frame {} differs when reached by seeking", a.index);
+        assert_eq!(a.timestamp_s, b.timestamp_s, "{name} frame {}", a.index);
+    }
+    // Rule: a file whose every wanted frame decodes is sampled by seeking; no_face.mp4, whose header promises 98
+    // frames of which 95 decode, gets the single pass (its packet table does not map frames to packets, or a
+    // wanted frame never comes out of a seek).
+    assert_eq!(seeking.end, single.end, "{name}");
+    let expected = if name == "no_face.mp4" {
+        matches!(seeking.method, SamplingMethod::Sequential | SamplingMethod::SeekFellBack)
+    } else {
+        matches!(seeking.method, SamplingMethod::Seek { seeks } if seeks >= 1)
+    };
+    assert!(expected, "{name} ({frames} frames): {:?} after a single pass that ended {:?}", seeking.method, single.end);
+    (seeking, single)
+}
+
+#[test]
+fn seeking_gives_the_same_frames_as_the_single_pass_on_the_test_clips() {
+    // H.264 (.mp4, keyframes every 72 frames or only the first) and HEVC (.mov, every 30 frames, B-frames).
+    for name in VIDEOS {
+        for frames in [32, 8, 3] {
+            assert_seeking_matches_the_single_pass(&media(name), frames);
+        }
+    }
+    // With 8 frames of WolfgangLanger_Pexels.mp4 (gap 67, keyframes every 72) most wanted frames need a seek.
+    let (seeking, single) = assert_seeking_matches_the_single_pass(&media("WolfgangLanger_Pexels.mp4"), 8);
+    assert!(matches!(seeking.method, SamplingMethod::Seek { seeks } if seeks >= 5), "{:?}", seeking.method);
+    assert!(seeking.decoded_frames < single.decoded_frames, "{} vs {}", seeking.decoded_frames, single.decoded_frames);
+}
+
+#[test]
+fn the_test_clips_keep_the_single_pass_by_default() {
+    // 32 of 72..472 frames: wanted frames are closer than 32 on average, so `Auto` does not even plan seeks.
+    for name in VIDEOS {
+        assert_eq!(sample(&media(name)).method, SamplingMethod::Sequential, "{name}");
+    }
+}
+
+#[test]
+fn a_ten_minute_video_is_sampled_without_decoding_every_frame() {
+    // 10 minutes at 25 fps = 15 000 frames, H.264 with B-frames and a keyframe every 125 frames (5 s); in MP4 and
+    // in Matroska (whose seek index holds only keyframes, by pts).
+    let dir = tempdir();
+    for container in ["mp4", "mkv"] {
+        let path = dir.path().join(format!("long.{container}"));
+        let p = path.to_str().unwrap();
+        ffmpeg_cli(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x36:rate=25",
+            "-t",
+            "600",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-g",
+            "125",
+            "-bf",
+            "3",
+            "-pix_fmt",
+            "yuv420p",
+            p,
+        ]);
+        let auto = sample_frames(&path, &SampleOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        if container == "mp4" {
+            assert_eq!(auto.info.frame_count, Some(15_000));
+        }
+        assert!(matches!(auto.method, SamplingMethod::Seek { .. }), "{container}: {:?}", auto.method);
+        // Each of the 32 wanted frames is at most 125 frames after its keyframe, plus the decoder's reorder delay.
+        assert!(auto.decoded_frames <= 32 * (125 + 8), "{container}: decoded {} frames", auto.decoded_frames);
+        let single = sample_frames(&path, &with_seek(32, SeekMode::Never)).unwrap();
+        assert!(single.decoded_frames >= 14_999, "{container}: {}", single.decoded_frames);
+        assert_eq!(kept_indices(&auto), kept_indices(&single), "{container}");
+        assert_eq!(auto.end, single.end, "{container}");
+        for (a, b) in auto.frames.iter().zip(&single.frames) {
+            assert!(a.image == b.image, "{container}: frame {} differs when reached by seeking", a.index);
+        }
+    }
+}
+
+#[test]
+fn seeking_matches_the_single_pass_on_open_gop_hevc() {
+    // x265 defaults to open GOPs: leading pictures after each CRA keyframe belong, in display order, to the GOP
+    // before it, so a wanted frame among them must be decoded from the previous keyframe.
+    let dir = tempdir();
+    let path = dir.path().join("open_gop.mp4");
+    let p = path.to_str().unwrap();
+    ffmpeg_cli(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=64x64:rate=25",
+        "-t",
+        "40",
+        "-c:v",
+        "libx265",
+        "-preset",
+        "ultrafast",
+        "-x265-params",
+        "keyint=50:min-keyint=50:open-gop=1:bframes=4:log-level=error",
+        "-pix_fmt",
+        "yuv420p",
+        p,
+    ]);
+    assert_eq!(probe(&path).unwrap().codec, "hevc");
+    for frames in [32, 13, 5] {
+        let (seeking, _) = assert_seeking_matches_the_single_pass(&path, frames);
+        assert!(matches!(seeking.method, SamplingMethod::Seek { .. }), "{:?}", seeking.method);
+    }
+    // Every frame asked for, so that the leading pictures are among them.
+    assert_seeking_matches_the_single_pass(&path, 1000);
 }

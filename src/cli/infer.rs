@@ -142,6 +142,7 @@ pub fn run(args: InferArgs) -> anyhow::Result<ExitCode> {
             max_file_bytes: Some(args.max_file_mb.saturating_mul(1 << 20)),
             max_pixels: Some(args.max_pixels),
             threads: args.decode_threads,
+            ..SampleOptions::default()
         },
         detector: args.detector.config(),
         max_faces: args.max_faces,

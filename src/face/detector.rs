@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::boxes::{bbreg, pad_rect, regress, rerec};
 use super::nets::MtcnnNets;
-use super::nms::{nms_iou, nms_min, BoxF};
+use super::nms::{nms_iou, nms_min, top_k, BoxF};
 use crate::imaging::area::resize_to_planar;
 
 /// Detector settings; the defaults are facenet-pytorch's `MTCNN()`.
@@ -52,11 +52,12 @@ pub struct Face {
 /// (`tests/fixtures/mtcnn/stages.json`) and for reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct StageTrace {
-    /// Per pyramid scale: cells at or above the PNet threshold, and boxes left after NMS 0.5.
+    /// Per pyramid scale: cells at or above the PNet threshold (before the `CandidateCaps::per_scale` cap), and
+    /// boxes left after NMS 0.5.
     pub scales: Vec<(usize, usize)>,
     /// Boxes after the all-scale NMS 0.7 (into RNet).
     pub stage1: usize,
-    /// Boxes above the RNet threshold, and after its NMS 0.7 (into ONet).
+    /// Boxes above the RNet threshold, and after its NMS 0.7 (into ONet, at most `CandidateCaps::onet` of them).
     pub rnet_pass: usize,
     pub rnet_out: usize,
     /// Boxes above the ONet threshold, and the final faces after the 'Min' NMS.
@@ -84,6 +85,38 @@ pub fn scaled_size(dim: u32, scale: f64) -> usize {
     (dim as f64 * scale + 1.0) as usize
 }
 
+/// Bounds on the candidates of one frame, so that the work of a frame is bounded whatever the thresholds (at
+/// `--thresholds 0,0,0` every PNet cell is a candidate: 180 000 at the first scale of a 1080p frame, and NMS is
+/// quadratic). Where a list is longer than its cap, the best-scoring candidates are kept (ties in input order), the
+/// order NMS visits them in. facenet-pytorch has no caps; the defaults are far above what real frames produce at
+/// its thresholds (tests/fixtures/mtcnn/stages.json: at most 363 cells at one scale, 377 boxes into RNet, 64 into
+/// ONet on the 5-person photo), so they change nothing there (`every_stage_keeps_as_many_candidates_as_facenet`
+/// checks the margin).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CandidateCaps {
+    /// PNet cells per pyramid scale going into that scale's NMS 0.5.
+    pub per_scale: usize,
+    /// Boxes of all scales going into the NMS 0.7 before RNet (so also RNet's input).
+    pub stage1: usize,
+    /// Boxes going into ONet (after RNet's NMS).
+    pub onet: usize,
+}
+
+impl Default for CandidateCaps {
+    fn default() -> Self {
+        Self { per_scale: 4096, stage1: 4096, onet: 1024 }
+    }
+}
+
+/// The best `cap` candidates when there are more (best first), else the list unchanged.
+fn capped<T: Copy>(list: Vec<T>, cap: usize, score: impl Fn(&T) -> f32) -> Vec<T> {
+    if list.len() <= cap {
+        return list;
+    }
+    let scores: Vec<f32> = list.iter().map(score).collect();
+    top_k(&scores, cap).into_iter().map(|i| list[i]).collect()
+}
+
 /// A candidate box between stages.
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
@@ -103,6 +136,8 @@ pub struct Detector<B: Backend> {
     /// slower per image than single ones (PNet's first conv: 33 ms/frame at batch 8 against 15 ms at batch 1), and
     /// with 1 the frames and pyramid scales run side by side instead.
     pub pnet_batch: usize,
+    /// Bounds on the candidates per scale and per stage.
+    pub caps: CandidateCaps,
     device: B::Device,
 }
 
@@ -121,7 +156,7 @@ fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
 
 impl<B: Backend> Detector<B> {
     pub fn new(nets: MtcnnNets<B>, config: DetectorConfig, device: B::Device) -> Self {
-        Self { nets, config, pnet_batch: 1, device }
+        Self { nets, config, pnet_batch: 1, caps: CandidateCaps::default(), device }
     }
 
     /// Sets the frames per PNet call (at least 1).
@@ -191,6 +226,7 @@ impl<B: Backend> Detector<B> {
             }
         }
         for (g, cands) in all.into_iter().enumerate() {
+            let cands = capped(cands, self.caps.stage1, |c| c.score);
             let keep = nms_iou(&boxes(&cands), &scores(&cands), 0.7);
             trace[group[g]].stage1 = keep.len();
             out[group[g]] = keep
@@ -248,8 +284,10 @@ impl<B: Backend> Detector<B> {
                         }
                     }
                 }
+                let cells = found.len();
+                let found = capped(found, self.caps.per_scale, |c| c.score);
                 let keep = nms_iou(&boxes(&found), &scores(&found), 0.5);
-                let counts = (found.len(), keep.len());
+                let counts = (cells, keep.len());
                 (keep.into_iter().map(|k| found[k]).collect(), counts)
             })
             .collect()
@@ -325,7 +363,9 @@ impl<B: Backend> Detector<B> {
                 }
                 let keep = nms_iou(&boxes(&passed), &scores(&passed), 0.7);
                 (trace.rnet_pass, trace.rnet_out) = (passed.len(), keep.len());
+                // NMS returns the kept boxes best first, so the cap keeps a prefix.
                 keep.into_iter()
+                    .take(self.caps.onet)
                     .map(|i| {
                         let c = passed[i];
                         Candidate { bbox: rerec(bbreg(c.bbox, c.reg)), ..c }

@@ -34,21 +34,42 @@ pub fn nms_iou(boxes: &[BoxF], scores: &[f32], threshold: f32) -> Vec<usize> {
 /// 45-m7-di-ph.jpg, where a stable sort would keep the later one. We keep the earlier one.
 pub fn nms_min(boxes: &[BoxF], scores: &[f32], threshold: f32) -> Vec<usize> {
     let area = |b: &BoxF| (b[2] - b[0] + 1.0) * (b[3] - b[1] + 1.0);
-    let mut order = descending(scores);
+    // The original takes the best remaining box and filters the rest (`I = I[idx]`); flags over one sorted order
+    // give the same boxes in the same order without moving the list (O(n·kept)).
+    let order = descending(scores);
+    let mut suppressed = vec![false; order.len()];
     let mut keep = Vec::new();
-    while !order.is_empty() {
-        let i = order.remove(0);
+    for (pos, &i) in order.iter().enumerate() {
+        if suppressed[pos] {
+            continue;
+        }
         keep.push(i);
         let bi = &boxes[i];
         let area_i = area(bi);
-        order.retain(|&j| {
+        for (later, &j) in order.iter().enumerate().skip(pos + 1) {
+            if suppressed[later] {
+                continue;
+            }
             let bj = &boxes[j];
             let w = (bi[2].min(bj[2]) - bi[0].max(bj[0]) + 1.0).max(0.0);
             let h = (bi[3].min(bj[3]) - bi[1].max(bj[1]) + 1.0).max(0.0);
-            w * h / area_i.min(area(bj)) <= threshold
-        });
+            // numpy keeps `o <= threshold`; written the same way, a NaN overlap is dropped as there.
+            let kept = w * h / area_i.min(area(bj)) <= threshold;
+            if !kept {
+                suppressed[later] = true;
+            }
+        }
     }
     keep
+}
+
+/// The indices of the `k` best scores, best first, ties in input order: what [`nms_iou`] would visit first.
+/// With `k` at least the number of scores this is every index in [`nms_iou`]'s order, so capping a list before
+/// NMS changes nothing unless the list is longer than the cap.
+pub fn top_k(scores: &[f32], k: usize) -> Vec<usize> {
+    let mut order = descending(scores);
+    order.truncate(k);
+    order
 }
 
 /// Indices by descending score; equal scores keep their order (torchvision sorts stably).
@@ -104,6 +125,54 @@ mod tests {
     fn min_mode_ties_keep_the_earlier_candidate() {
         let boxes = [[0.0, 0.0, 9.0, 9.0], [1.0, 1.0, 10.0, 10.0]];
         assert_eq!(nms_min(&boxes, &[0.9999999, 0.9999999], 0.7), vec![0]);
+    }
+
+    #[test]
+    fn min_mode_equals_the_originals_remove_and_filter_loop() {
+        // The loop this replaces, kept here as the reference: take the first, filter the rest, repeat.
+        fn reference(boxes: &[BoxF], scores: &[f32], threshold: f32) -> Vec<usize> {
+            let area = |b: &BoxF| (b[2] - b[0] + 1.0) * (b[3] - b[1] + 1.0);
+            let mut order = descending(scores);
+            let mut keep = Vec::new();
+            while !order.is_empty() {
+                let i = order.remove(0);
+                keep.push(i);
+                let bi = &boxes[i];
+                order.retain(|&j| {
+                    let bj = &boxes[j];
+                    let w = (bi[2].min(bj[2]) - bi[0].max(bj[0]) + 1.0).max(0.0);
+                    let h = (bi[3].min(bj[3]) - bi[1].max(bj[1]) + 1.0).max(0.0);
+                    w * h / area(bi).min(area(bj)) <= threshold
+                });
+            }
+            keep
+        }
+        // A deterministic cloud of overlapping boxes with repeated scores.
+        let mut state = 12345u32;
+        let mut next = || {
+            state = state.wrapping_mul(1664525).wrapping_add(1013904223);
+            (state >> 8) as f32 / (1 << 24) as f32
+        };
+        for n in [0, 1, 2, 10, 200] {
+            let boxes: Vec<BoxF> = (0..n)
+                .map(|_| {
+                    let (x, y, s) = (next() * 100.0, next() * 100.0, 5.0 + next() * 30.0);
+                    [x, y, x + s, y + s * (0.5 + next())]
+                })
+                .collect();
+            let scores: Vec<f32> = (0..n).map(|_| (next() * 8.0).floor() / 8.0).collect();
+            for t in [0.3, 0.7] {
+                assert_eq!(nms_min(&boxes, &scores, t), reference(&boxes, &scores, t), "n={n} t={t}");
+            }
+        }
+    }
+
+    #[test]
+    fn top_k_is_the_start_of_the_nms_order() {
+        let scores = [0.5, 0.9, 0.5, 0.7];
+        assert_eq!(top_k(&scores, 10), vec![1, 3, 0, 2]);
+        assert_eq!(top_k(&scores, 3), vec![1, 3, 0]);
+        assert!(top_k(&scores, 0).is_empty());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Opening a file with FFmpeg, choosing its video stream, and the one sequential decode pass that keeps the
 //! sampled frames.
 
+use std::collections::HashMap;
 use std::ffi::{c_int, CString};
 use std::path::Path;
 use std::ptr;
@@ -12,7 +13,7 @@ use ffmpeg_next as ffmpeg;
 
 use crate::video::convert::RgbConverter;
 use crate::video::count::{CountMetadata, FrameCountSource};
-use crate::video::{SampledFrame, StreamEnd, VideoError, VideoInfo};
+use crate::video::{SampledFrame, SamplingMethod, SeekMode, StreamEnd, VideoError, VideoInfo};
 
 /// More decoder threads than this buy nothing (FFmpeg warns above 16) and each costs a frame of memory.
 const MAX_THREADS: usize = 64;
@@ -170,61 +171,50 @@ pub(crate) fn resolve_frame_count(path: &Path, opened: &mut Opened) -> Result<()
 }
 
 fn count_packets(path: &Path, stream_index: usize) -> Result<u64, VideoError> {
-    let mut input = open_container(path)?;
-    Ok(input.packets().filter(|(s, _)| s.index() == stream_index).count() as u64)
+    Ok(packet_table(path, stream_index)?.len() as u64)
 }
 
-/// What the sequential pass produced.
+/// One packet of the video stream, in demux (= decode) order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PacketEntry {
+    /// Presentation time stamp, `None` when the container gives none.
+    pub pts: Option<i64>,
+    pub dts: Option<i64>,
+    /// The container marks it as a random access point (keyframe).
+    pub key: bool,
+    /// The demuxer asks for its frame to be dropped (`AV_PKT_FLAG_DISCARD`, e.g. before an MP4 edit list's start).
+    pub discard: bool,
+}
+
+/// `AV_PKT_FLAG_DISCARD` (libavcodec/packet.h), which ffmpeg-next's packet flags do not name.
+const PKT_FLAG_DISCARD: c_int = 0x0004;
+
+/// Every packet of the video stream, from a demux-only pass over a second handle of the file (no decoding: a
+/// demux pass reads ~10^5 packets per second, a decoder 10^2 to 10^3 frames).
+pub(crate) fn packet_table(path: &Path, stream_index: usize) -> Result<Vec<PacketEntry>, VideoError> {
+    let mut input = open_container(path)?;
+    Ok(input
+        .packets()
+        .filter(|(s, _)| s.index() == stream_index)
+        .map(|(_, p)| {
+            // SAFETY: reading the flags field of a packet we own.
+            let flags = unsafe { (*ffmpeg::packet::Ref::as_ptr(&p)).flags };
+            PacketEntry { pts: p.pts(), dts: p.dts(), key: p.is_key(), discard: flags & PKT_FLAG_DISCARD != 0 }
+        })
+        .collect())
+}
+
+/// What a decode pass produced.
 pub(crate) struct Pass {
     pub frames: Vec<SampledFrame>,
     pub decoded: u64,
     pub end: StreamEnd,
+    pub method: SamplingMethod,
 }
 
-/// One sequential decode pass from the first frame to the last wanted one, like the original's `grab()` loop
-/// (dfdc-solution.md §5.2): every decoded frame advances the frame number, only wanted frames are converted.
-/// On a decoder error it stops, as OpenCV's `grabFrame` does, and keeps what it has.
-pub(crate) fn decode_wanted(
-    opened: &mut Opened,
-    wanted: &[u64],
-    threads: usize,
-    max_pixels: Option<u64>,
-) -> Result<Pass, String> {
-    decode_pass(opened, Select::Wanted(wanted), threads, max_pixels)
-}
-
-/// The same pass over every `every`-th frame (0, every, 2·every, …) to the end of the stream, each handed to
-/// `sink` instead of being kept; the pass stops early when `sink` returns false. `Pass::frames` stays empty.
-pub(crate) fn decode_every(
-    opened: &mut Opened,
-    every: u64,
-    threads: usize,
-    max_pixels: Option<u64>,
-    sink: &mut dyn FnMut(SampledFrame) -> bool,
-) -> Result<Pass, String> {
-    decode_pass(opened, Select::Every(every.max(1), sink), threads, max_pixels)
-}
-
-/// Which frames a pass converts.
-enum Select<'a> {
-    /// These indices (ascending), kept in `Pass::frames`.
-    Wanted(&'a [u64]),
-    /// Every n-th frame, handed to the sink (false = stop).
-    Every(u64, &'a mut dyn FnMut(SampledFrame) -> bool),
-}
-
-fn decode_pass(
-    opened: &mut Opened,
-    select: Select<'_>,
-    threads: usize,
-    max_pixels: Option<u64>,
-) -> Result<Pass, String> {
+/// Opens the stream's decoder with `threads` threads and FFmpeg's own refusal of frames over `max_pixels`.
+fn open_decoder(opened: &Opened, threads: usize, max_pixels: Option<u64>) -> Result<ffmpeg::decoder::Video, String> {
     let stream = opened.input.stream(opened.stream_index).expect("index came from this input");
-    let time_base = f64::from(stream.time_base());
-    let start_time = match stream.start_time() {
-        ffi::AV_NOPTS_VALUE => 0,
-        t => t,
-    };
     let mut ctx = ffmpeg::codec::Context::from_parameters(stream.parameters()).map_err(|e| e.to_string())?;
     // SAFETY: plain fields of a codec context that is not opened yet.
     unsafe {
@@ -239,28 +229,79 @@ fn decode_pass(
         }
     }
     let codec = ffmpeg::codec::decoder::find(ctx.id()).ok_or_else(|| "no decoder".to_string())?;
-    let mut decoder = ctx
-        .decoder()
+    ctx.decoder()
         .open_as(codec)
         .and_then(|d| d.video())
-        .map_err(|e| format!("cannot open the {} decoder: {e}", codec.name()))?;
+        .map_err(|e| format!("cannot open the {} decoder: {e}", codec.name()))
+}
 
-    let nothing_wanted = matches!(select, Select::Wanted(w) if w.is_empty());
-    let mut keep = Keeper {
-        frames: Vec::with_capacity(match select {
-            Select::Wanted(w) => w.len(),
-            Select::Every(..) => 0,
-        }),
-        select,
+fn keeper(opened: &Opened, wanted: &[u64], max_pixels: Option<u64>) -> Keeper {
+    let stream = opened.input.stream(opened.stream_index).expect("index came from this input");
+    let start_time = match stream.start_time() {
+        ffi::AV_NOPTS_VALUE => 0,
+        t => t,
+    };
+    Keeper {
         next: 0,
         decoded: 0,
+        frames: Vec::with_capacity(wanted.len()),
         converter: RgbConverter::new(),
-        time_base,
+        time_base: f64::from(stream.time_base()),
         start_time,
         max_pixels,
+    }
+}
+
+/// Decodes the wanted frames, sequentially or by seeking as `seek` and the file allow (see [`SeekMode`]; the rule:
+/// `Auto` plans seeks only when wanted frames are on average [`MIN_MEAN_GAP`] or more frames apart, and seeks only
+/// when the plan decodes at most half the frames of the single pass).
+pub(crate) fn decode_sampled(
+    path: &Path,
+    opened: &mut Opened,
+    wanted: &[u64],
+    threads: usize,
+    max_pixels: Option<u64>,
+    seek: SeekMode,
+) -> Result<Pass, String> {
+    let plan = match (seek, opened.info.frame_count) {
+        (SeekMode::Never, _) | (_, None) => None,
+        (mode, Some(count)) => {
+            let mean_gap = count / (wanted.len() as u64).max(1);
+            if mode == SeekMode::Auto && mean_gap < MIN_MEAN_GAP {
+                None
+            } else {
+                let table = packet_table(path, opened.stream_index).map_err(|e| e.to_string())?;
+                plan_seeks(&table, wanted).filter(|p| mode == SeekMode::Always || p.pays()).map(|plan| (table, plan))
+            }
+        }
     };
-    if nothing_wanted {
-        return Ok(Pass { frames: keep.frames, decoded: 0, end: StreamEnd::AllWanted });
+    if let Some((table, plan)) = plan {
+        if let Some(pass) = decode_seeking(opened, &table, &plan, threads, max_pixels)? {
+            return Ok(pass);
+        }
+        // The file did not behave as its packet table said: start again the exact way.
+        opened.input = open_container(path).map_err(|e| e.to_string())?;
+        let mut pass = decode_wanted(opened, wanted, threads, max_pixels)?;
+        pass.method = SamplingMethod::SeekFellBack;
+        return Ok(pass);
+    }
+    decode_wanted(opened, wanted, threads, max_pixels)
+}
+
+/// One sequential decode pass from the first frame to the last wanted one, like the original's `grab()` loop
+/// (dfdc-solution.md §5.2): every decoded frame advances the frame number, only wanted frames are converted.
+/// On a decoder error it stops, as OpenCV's `grabFrame` does, and keeps what it has.
+pub(crate) fn decode_wanted(
+    opened: &mut Opened,
+    wanted: &[u64],
+    threads: usize,
+    max_pixels: Option<u64>,
+) -> Result<Pass, String> {
+    let mut decoder = open_decoder(opened, threads, max_pixels)?;
+    let mut keep = keeper(opened, wanted, max_pixels);
+    let method = SamplingMethod::Sequential;
+    if wanted.is_empty() {
+        return Ok(Pass { frames: keep.frames, decoded: 0, end: StreamEnd::AllWanted, method });
     }
     let mut frame = ffmpeg::frame::Video::empty();
     let mut end = None;
@@ -272,7 +313,7 @@ fn decode_pass(
             end = Some(StreamEnd::DecodeError(format!("decoder rejected a packet: {e}")));
             break;
         }
-        match drain(&mut decoder, &mut frame, &mut keep) {
+        match drain(&mut decoder, &mut frame, &mut keep, wanted) {
             Step::NeedInput => {}
             Step::Done => end = Some(StreamEnd::AllWanted),
             Step::Eof => end = Some(StreamEnd::EndOfStream),
@@ -287,14 +328,75 @@ fn decode_pass(
         // Demuxing ended (or hit an unrecoverable read error): flush the frames still inside the decoder.
         None => {
             let _ = decoder.send_eof();
-            match drain(&mut decoder, &mut frame, &mut keep) {
+            match drain(&mut decoder, &mut frame, &mut keep, wanted) {
                 Step::Done => StreamEnd::AllWanted,
                 Step::NeedInput | Step::Eof => StreamEnd::EndOfStream,
                 Step::Failed(reason) => StreamEnd::DecodeError(reason),
             }
         }
     };
-    Ok(Pass { frames: keep.frames, decoded: keep.decoded, end })
+    Ok(Pass { frames: keep.frames, decoded: keep.decoded, end, method })
+}
+
+/// The same single pass over every `every`-th frame (0, every, 2·every, …) to the end of the stream, each handed to
+/// `sink` instead of being kept; the pass stops early when `sink` returns false. `Pass::frames` stays empty.
+pub(crate) fn decode_every(
+    opened: &mut Opened,
+    every: u64,
+    threads: usize,
+    max_pixels: Option<u64>,
+    sink: &mut dyn FnMut(SampledFrame) -> bool,
+) -> Result<Pass, String> {
+    let every = every.max(1);
+    let mut decoder = open_decoder(opened, threads, max_pixels)?;
+    let mut keep = keeper(opened, &[], max_pixels);
+    let mut frame = ffmpeg::frame::Video::empty();
+    // Takes the frames the decoder has ready; `Some(end)` once the pass is over.
+    let mut take = |decoder: &mut ffmpeg::decoder::Video, keep: &mut Keeper| -> Option<StreamEnd> {
+        loop {
+            match decoder.receive_frame(&mut frame) {
+                Ok(()) => {
+                    let index = keep.decoded;
+                    keep.decoded += 1;
+                    if !index.is_multiple_of(every) {
+                        continue;
+                    }
+                    if let Err(reason) = keep.keep(&frame, index) {
+                        return Some(StreamEnd::DecodeError(reason));
+                    }
+                    let kept = keep.frames.pop().expect("just kept");
+                    if !sink(kept) {
+                        return Some(StreamEnd::AllWanted);
+                    }
+                }
+                Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => return None,
+                Err(ffmpeg::Error::Eof) => return Some(StreamEnd::EndOfStream),
+                Err(e) => return Some(StreamEnd::DecodeError(format!("decoding failed: {e}"))),
+            }
+        }
+    };
+    let mut end = None;
+    for (stream, packet) in opened.input.packets() {
+        if stream.index() != opened.stream_index {
+            continue;
+        }
+        if let Err(e) = decoder.send_packet(&packet) {
+            end = Some(StreamEnd::DecodeError(format!("decoder rejected a packet: {e}")));
+            break;
+        }
+        end = take(&mut decoder, &mut keep);
+        if end.is_some() {
+            break;
+        }
+    }
+    let end = match end {
+        Some(end) => end,
+        None => {
+            let _ = decoder.send_eof();
+            take(&mut decoder, &mut keep).unwrap_or(StreamEnd::EndOfStream)
+        }
+    };
+    Ok(Pass { frames: Vec::new(), decoded: keep.decoded, end, method: SamplingMethod::Sequential })
 }
 
 enum Step {
@@ -304,10 +406,15 @@ enum Step {
     Failed(String),
 }
 
-fn drain(decoder: &mut ffmpeg::decoder::Video, frame: &mut ffmpeg::frame::Video, keep: &mut Keeper) -> Step {
+fn drain(
+    decoder: &mut ffmpeg::decoder::Video,
+    frame: &mut ffmpeg::frame::Video,
+    keep: &mut Keeper,
+    wanted: &[u64],
+) -> Step {
     loop {
         match decoder.receive_frame(frame) {
-            Ok(()) => match keep.take(frame) {
+            Ok(()) => match keep.take(frame, wanted) {
                 Ok(true) => return Step::Done,
                 Ok(false) => {}
                 Err(reason) => return Step::Failed(reason),
@@ -319,8 +426,8 @@ fn drain(decoder: &mut ffmpeg::decoder::Video, frame: &mut ffmpeg::frame::Video,
     }
 }
 
-struct Keeper<'a> {
-    select: Select<'a>,
+struct Keeper {
+    /// Position in `wanted` of the next frame to keep (sequential pass).
     next: usize,
     decoded: u64,
     frames: Vec<SampledFrame>,
@@ -330,32 +437,226 @@ struct Keeper<'a> {
     max_pixels: Option<u64>,
 }
 
-impl Keeper<'_> {
+impl Keeper {
     /// Counts one decoded frame, converts it if it is wanted; `Ok(true)` once the last wanted frame is in.
-    fn take(&mut self, frame: &ffmpeg::frame::Video) -> Result<bool, String> {
+    fn take(&mut self, frame: &ffmpeg::frame::Video, wanted: &[u64]) -> Result<bool, String> {
         let index = self.decoded;
         self.decoded += 1;
-        let wanted = match &self.select {
-            Select::Wanted(w) => w.get(self.next) == Some(&index),
-            Select::Every(n, _) => index % n == 0,
-        };
-        if !wanted {
+        if wanted.get(self.next) != Some(&index) {
             return Ok(false);
         }
+        self.keep(frame, index)?;
+        self.next += 1;
+        Ok(self.next == wanted.len())
+    }
+
+    /// Converts `frame` and keeps it as frame `index`.
+    fn keep(&mut self, frame: &ffmpeg::frame::Video, index: u64) -> Result<(), String> {
         let pixels = u64::from(frame.width()) * u64::from(frame.height());
         if let Some(limit) = self.max_pixels.filter(|&l| pixels > l) {
             return Err(format!("frame {index} has {pixels} pixels, over the limit of {limit}"));
         }
         let image = self.converter.convert(frame)?;
         let timestamp_s = frame.timestamp().map(|t| t.saturating_sub(self.start_time) as f64 * self.time_base);
-        let frame = SampledFrame { index, timestamp_s, image };
-        self.next += 1;
-        match &mut self.select {
-            Select::Wanted(w) => {
-                self.frames.push(frame);
-                Ok(self.next == w.len())
+        self.frames.push(SampledFrame { index, timestamp_s, image });
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Seeking
+
+/// `Auto` does not look for seeks when wanted frames are on average closer than this: decoding everything
+/// between them is then about as cheap, and a DFDC clip (300 frames, 32 wanted: gap 9.4) keeps the original's
+/// single pass without even the demux pass a plan needs.
+pub const MIN_MEAN_GAP: u64 = 32;
+
+/// Where the decoder starts for some wanted frames, and which frames it then keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Run {
+    /// Decode-order position of the keyframe to start from.
+    pub start: usize,
+    /// Decode-order position of the last packet of a wanted frame in this run.
+    pub end: usize,
+    /// `(frame index, pts)` of the wanted frames the run decodes.
+    pub targets: Vec<(u64, i64)>,
+}
+
+/// The seeks that decode every wanted frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SeekPlan {
+    pub runs: Vec<Run>,
+    /// Frames the sequential pass would decode: up to the last wanted frame's packet.
+    pub sequential_decodes: u64,
+    /// Some wanted frames are past the last packet: the stream ends before them.
+    pub beyond_end: bool,
+}
+
+impl SeekPlan {
+    /// Frames the runs decode (packets from each run's keyframe to its last wanted frame).
+    pub fn decodes(&self) -> u64 {
+        self.runs.iter().map(|r| (r.end - r.start + 1) as u64).sum()
+    }
+
+    /// The rule [`SeekMode::Auto`] applies: seek when that decodes at most half the frames of the single pass.
+    pub fn pays(&self) -> bool {
+        self.decodes().saturating_mul(2) <= self.sequential_decodes
+    }
+}
+
+/// Plans the seeks for `wanted` (frame indices in decode output order) from the packet table, or `None` when the
+/// table does not let frame indices be mapped to packets for certain. Frame `k` of the sequential pass is the
+/// packet with the `k`-th smallest pts only if every packet gives exactly one frame, so this needs every packet
+/// with a pts, no two alike, none flagged for discarding, the first one a keyframe. (A stream that still decodes
+/// fewer frames than packets is caught while decoding: a wanted pts that never comes out makes [`decode_sampled`]
+/// start again sequentially.) Wanted frames past the last packet (a frame count estimated from the duration) are
+/// left out, as the single pass would run out of frames before them.
+///
+/// Each wanted frame is decoded from the last keyframe before it in decode order whose pts is not after it; a
+/// frame whose keyframe the previous run has already passed joins that run (decoding on is cheaper than seeking).
+pub(crate) fn plan_seeks(table: &[PacketEntry], wanted: &[u64]) -> Option<SeekPlan> {
+    if table.is_empty() || !table[0].key {
+        return None;
+    }
+    if table.iter().any(|p| p.pts.is_none() || p.discard) {
+        return None;
+    }
+    let pts: Vec<i64> = table.iter().map(|p| p.pts.expect("checked above")).collect();
+    let mut by_pts: Vec<usize> = (0..pts.len()).collect();
+    by_pts.sort_unstable_by_key(|&i| pts[i]);
+    if by_pts.windows(2).any(|w| pts[w[0]] == pts[w[1]]) {
+        return None;
+    }
+    let keys: Vec<usize> = (0..table.len()).filter(|&i| table[i].key).collect();
+    let mut runs: Vec<Run> = Vec::new();
+    let mut sequential_end = 0;
+    let mut beyond_end = false;
+    for &k in wanted {
+        let Some(&at) = usize::try_from(k).ok().and_then(|k| by_pts.get(k)) else {
+            beyond_end = true;
+            break;
+        };
+        let target = pts[at];
+        sequential_end = sequential_end.max(at);
+        // The last keyframe at or before `at` in decode order, then back while its pts is after the target
+        // (the target is then a leading picture of that keyframe and needs the previous one's references).
+        let mut ki = keys.partition_point(|&i| i <= at).checked_sub(1)?;
+        while pts[keys[ki]] > target {
+            ki = ki.checked_sub(1)?;
+        }
+        let start = keys[ki];
+        match runs.last_mut() {
+            Some(run) if start <= run.end => {
+                run.end = run.end.max(at);
+                run.targets.push((k, target));
             }
-            Select::Every(_, sink) => Ok(!sink(frame)),
+            _ => runs.push(Run { start, end: at, targets: vec![(k, target)] }),
+        }
+    }
+    Some(SeekPlan { runs, sequential_decodes: sequential_end as u64 + 1, beyond_end })
+}
+
+/// `AVSEEK_FLAG_BACKWARD`: seek to the last keyframe at or before the timestamp.
+const SEEK_BACKWARD: c_int = 1;
+
+/// Decodes the plan's runs: seek to each run's keyframe, decode forward, keep the frames whose pts are the run's
+/// targets. `Ok(None)` when the file did not behave as the table said (a seek landed after the keyframe, packets
+/// came in another order, a wanted frame never came out, the decoder failed): the caller then falls back to the
+/// sequential pass, which also reports any error exactly as without seeking.
+fn decode_seeking(
+    opened: &mut Opened,
+    table: &[PacketEntry],
+    plan: &SeekPlan,
+    threads: usize,
+    max_pixels: Option<u64>,
+) -> Result<Option<Pass>, String> {
+    let position: HashMap<i64, usize> = table.iter().enumerate().filter_map(|(i, p)| Some((p.pts?, i))).collect();
+    let mut decoder = open_decoder(opened, threads, max_pixels)?;
+    let mut keep = keeper(opened, &[], max_pixels);
+    let mut frame = ffmpeg::frame::Video::empty();
+    // Decode-order position of the last packet sent to the decoder since the last seek.
+    let mut fed: Option<usize> = None;
+    let mut seeks = 0u64;
+    for run in &plan.runs {
+        let mut pending: HashMap<i64, u64> = run.targets.iter().map(|&(k, pts)| (pts, k)).collect();
+        let continuing = fed.is_some_and(|f| run.start <= f);
+        if !continuing {
+            let key = table[run.start];
+            let Some(ts) = key.dts.or(key.pts) else { return Ok(None) };
+            // SAFETY: a plain FFmpeg call on the format context `opened.input` owns, for a stream index of it.
+            let rc = unsafe {
+                ffi::av_seek_frame(opened.input.as_mut_ptr(), opened.stream_index as c_int, ts, SEEK_BACKWARD)
+            };
+            if rc < 0 {
+                return Ok(None);
+            }
+            decoder.flush();
+            seeks += 1;
+            fed = None;
+        }
+        let mut started = continuing;
+        let mut complete = false;
+        for (stream, packet) in opened.input.packets() {
+            if stream.index() != opened.stream_index {
+                continue;
+            }
+            let Some(pos) = packet.pts().and_then(|p| position.get(&p).copied()) else { return Ok(None) };
+            if !started {
+                match pos.cmp(&run.start) {
+                    // The seek landed on an earlier keyframe: read on to ours without decoding.
+                    std::cmp::Ordering::Less => continue,
+                    std::cmp::Ordering::Greater => return Ok(None),
+                    std::cmp::Ordering::Equal => started = true,
+                }
+            } else if fed.is_some_and(|f| pos != f + 1) {
+                return Ok(None);
+            }
+            fed = Some(pos);
+            if decoder.send_packet(&packet).is_err() || !receive(&mut decoder, &mut frame, &mut keep, &mut pending) {
+                return Ok(None);
+            }
+            if pending.is_empty() {
+                complete = true;
+                break;
+            }
+        }
+        if !complete {
+            // The file ended: the last frames are still inside the decoder. After this the decoder needs a flush,
+            // so a later run (there should be none) seeks again.
+            let _ = decoder.send_eof();
+            if !receive(&mut decoder, &mut frame, &mut keep, &mut pending) || !pending.is_empty() {
+                return Ok(None);
+            }
+            fed = None;
+        }
+    }
+    keep.frames.sort_by_key(|f| f.index);
+    let method = SamplingMethod::Seek { seeks };
+    let end = if plan.beyond_end { StreamEnd::EndOfStream } else { StreamEnd::AllWanted };
+    Ok(Some(Pass { frames: keep.frames, decoded: keep.decoded, end, method }))
+}
+
+/// Takes every frame the decoder has ready, keeping those whose pts is pending; `false` on a decoder error or a
+/// frame that cannot be converted.
+fn receive(
+    decoder: &mut ffmpeg::decoder::Video,
+    frame: &mut ffmpeg::frame::Video,
+    keep: &mut Keeper,
+    pending: &mut HashMap<i64, u64>,
+) -> bool {
+    loop {
+        match decoder.receive_frame(frame) {
+            Ok(()) => {
+                keep.decoded += 1;
+                if let Some(index) = frame.pts().or(frame.timestamp()).and_then(|p| pending.remove(&p)) {
+                    if keep.keep(frame, index).is_err() {
+                        return false;
+                    }
+                }
+            }
+            Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => return true,
+            Err(ffmpeg::Error::Eof) => return true,
+            Err(_) => return false,
         }
     }
 }

@@ -105,7 +105,7 @@ fn encode(tmp: &Path, frames: &[RgbImage], options: &EncodeOptions, width: u32, 
     let mut octx = format::output_as(tmp_str, "mp4").map_err(at("open"))?;
     // SAFETY: plain field writes on the context we just created and own.
     unsafe {
-        (*octx.as_mut_ptr()).flags |= ffmpeg::ffi::AVFMT_FLAG_BITEXACT as i32;
+        (*octx.as_mut_ptr()).flags |= ffmpeg::ffi::AVFMT_FLAG_BITEXACT;
     }
     let global_header = octx.format().flags().contains(format::Flags::GLOBAL_HEADER);
     let codec = encoder::find_by_name("libx264").ok_or(("encoder", ffmpeg::Error::EncoderNotFound))?;

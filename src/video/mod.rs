@@ -74,6 +74,34 @@ pub struct SampleOptions {
     pub max_pixels: Option<u64>,
     /// Decoder threads; 0 lets FFmpeg choose (number of cores + 1, at most 16); capped at 64.
     pub threads: usize,
+    /// Whether far-apart frames are reached by seeking (see [`SeekMode`]).
+    pub seek: SeekMode,
+}
+
+/// How the wanted frames are reached. Seeking gives the same frames as the single pass: the decoder starts at the
+/// keyframe before each wanted frame and decodes forward (`decode.rs`, `plan_seeks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SeekMode {
+    /// Seek where it pays: wanted frames on average 32 or more frames apart and a plan that decodes at most half
+    /// the frames of the single pass (a long file); otherwise the original's single pass.
+    #[default]
+    Auto,
+    /// Always the original's single sequential pass.
+    Never,
+    /// Seek whenever the file allows it (its packet table maps frame numbers to packets), even where it does not
+    /// pay; for tests.
+    Always,
+}
+
+/// How [`sample_frames`] got its frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SamplingMethod {
+    /// One pass from the first frame to the last wanted one.
+    Sequential,
+    /// Seeks to keyframes, decoding forward from each.
+    Seek { seeks: u64 },
+    /// A seek plan was made but the file did not follow its packet table; the single pass was run instead.
+    SeekFellBack,
 }
 
 impl Default for SampleOptions {
@@ -85,6 +113,7 @@ impl Default for SampleOptions {
             // 4096 x 4096 admits 4K UHD/DCI in either orientation; 32 RGB frames of that are 1.6 GB.
             max_pixels: Some(4096 * 4096),
             threads: 0,
+            seek: SeekMode::Auto,
         }
     }
 }
@@ -140,6 +169,8 @@ pub struct SampledVideo {
     /// Frames decoded by the pass (wanted or not).
     pub decoded_frames: u64,
     pub end: StreamEnd,
+    /// Sequential or by seeking.
+    pub method: SamplingMethod,
 }
 
 /// How much FFmpeg may print to stderr (its `av_log` level). The default is [`FfmpegLog::Quiet`]: errors reach
@@ -205,7 +236,8 @@ pub fn probe(path: impl AsRef<Path>) -> Result<VideoInfo, VideoError> {
     Ok(opened.info)
 }
 
-/// Samples `options.frames` evenly spaced frames in one sequential decode pass (see the module docs).
+/// Samples `options.frames` evenly spaced frames in one sequential decode pass (see the module docs), or by seeking
+/// to the keyframe before far-apart wanted frames (same frames, see [`SeekMode`]).
 ///
 /// Returns at least one frame or an error; never panics on any input. A frame count larger than the frames that
 /// actually decode gives fewer frames (`end == StreamEnd::EndOfStream`), as in the original.
@@ -235,7 +267,7 @@ pub fn sample_frames(path: impl AsRef<Path>, options: &SampleOptions) -> Result<
     };
 
     let wanted = sample_indices(frame_count, options.frames);
-    let pass = decode::decode_wanted(&mut opened, &wanted, options.threads, options.max_pixels)
+    let pass = decode::decode_sampled(path, &mut opened, &wanted, options.threads, options.max_pixels, options.seek)
         .map_err(|reason| VideoError::Unreadable { path: path.to_path_buf(), reason })?;
     if pass.frames.is_empty() && !wanted.is_empty() {
         let reason = match &pass.end {
@@ -244,5 +276,12 @@ pub fn sample_frames(path: impl AsRef<Path>, options: &SampleOptions) -> Result<
         };
         return Err(VideoError::NoFrames { path: path.to_path_buf(), reason });
     }
-    Ok(SampledVideo { info: opened.info, wanted, frames: pass.frames, decoded_frames: pass.decoded, end: pass.end })
+    Ok(SampledVideo {
+        info: opened.info,
+        wanted,
+        frames: pass.frames,
+        decoded_frames: pass.decoded,
+        end: pass.end,
+        method: pass.method,
+    })
 }

@@ -101,17 +101,20 @@ impl TensorFile {
             WeightFormat::sniff(&head[..n]).ok_or_else(|| WeightsError::UnknownFormat { path: path.into() })?;
         let (tensors, metadata) = match format {
             WeightFormat::PytorchZip | WeightFormat::PytorchLegacy => guarded(path, format, || {
+                // Our own bounded reading of the pickles comes first: burn-store's reader copies memoised values
+                // and recurses, so a hostile pickle must be refused before it sees it (see `super::pickle`).
+                let layouts = torch_layouts(path, format)?;
                 let reader = PytorchReader::new(path).map_err(|e| e.to_string())?;
                 if format == WeightFormat::PytorchLegacy {
                     check_legacy_complete(&reader)?;
                 }
-                let layouts = torch_layouts(path, format)?;
                 let tensors = reader
                     .into_tensors()
                     .into_iter()
                     .map(|(k, s)| match layouts.get(&k) {
                         Some(layout) => reorder(&k, s, layout).map(|s| (k, s)),
-                        None => Ok((k, s)),
+                        // Every tensor must have passed the bounds checks of its layout.
+                        None => Err(format!("tensor `{k}` is stored in a way this reader does not understand")),
                     })
                     .collect::<Result<_, String>>()?;
                 Ok((tensors, BTreeMap::new()))
@@ -147,6 +150,7 @@ fn torch_layouts_from(
     first_read: u64,
 ) -> Result<BTreeMap<String, TensorLayout>, String> {
     let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let file_bytes = file.metadata().map_err(|e| e.to_string())?.len();
     match format {
         WeightFormat::PytorchLegacy => {
             let mut prefix = Vec::new();
@@ -154,7 +158,7 @@ fn torch_layouts_from(
             loop {
                 let have = prefix.len() as u64;
                 (&mut file).take(want - have).read_to_end(&mut prefix).map_err(|e| e.to_string())?;
-                match legacy_layouts(&prefix) {
+                match legacy_layouts(&prefix, file_bytes) {
                     Err(e) if e == TRUNCATED && prefix.len() as u64 == want => want *= 2,
                     result => return result,
                 }
@@ -162,6 +166,7 @@ fn torch_layouts_from(
         }
         _ => {
             let mut archive = zip::ZipArchive::new(file).map_err(|e| e.to_string())?;
+            check_zip_members(&mut archive, file_bytes)?;
             let name = archive
                 .file_names()
                 .find(|n| n.ends_with("data.pkl"))
@@ -169,22 +174,54 @@ fn torch_layouts_from(
                 .ok_or("no data.pkl in the archive")?;
             let mut pickle = Vec::new();
             archive.by_name(&name).map_err(|e| e.to_string())?.read_to_end(&mut pickle).map_err(|e| e.to_string())?;
-            pickle_layouts(&pickle)
+            pickle_layouts(&pickle, file_bytes)
         }
     }
+}
+
+/// PyTorch stores every member of its zip archive uncompressed, and burn-store reads tensor data straight from the
+/// member's offset: a compressed member (an archive repacked by a zip tool) would load as garbage. Members must
+/// also fit in the file, so that no size from the directory is trusted for an allocation.
+fn check_zip_members<R: Read + std::io::Seek>(archive: &mut zip::ZipArchive<R>, file_bytes: u64) -> Result<(), String> {
+    for i in 0..archive.len() {
+        let member = archive.by_index_raw(i).map_err(|e| e.to_string())?;
+        if member.compression() != zip::CompressionMethod::Stored {
+            return Err(format!(
+                "archive member `{}` is compressed ({}); PyTorch files store members uncompressed (save it again \
+                 with torch.save, or repack with `zip -0`)",
+                member.name(),
+                member.compression()
+            ));
+        }
+        if member.size() > file_bytes || member.compressed_size() > file_bytes {
+            return Err(format!(
+                "archive member `{}` claims {} bytes, more than the file has",
+                member.name(),
+                member.size()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// burn-store reads every tensor's elements as if contiguous; put a transposed (dense, permuted) tensor's
 /// elements back in row-major order, and refuse layouts with gaps or overlaps rather than load them wrong.
 fn reorder(key: &str, snapshot: TensorSnapshot, layout: &TensorLayout) -> Result<TensorSnapshot, String> {
+    if layout.shape != snapshot.shape.to_vec() {
+        return Err(format!(
+            "tensor `{key}`: the pickle says shape {:?}, the tensor reader {:?}",
+            layout.shape,
+            snapshot.shape.to_vec()
+        ));
+    }
     if layout.is_contiguous() {
         return Ok(snapshot);
     }
-    if !layout.is_dense() || layout.shape != snapshot.shape.to_vec() {
+    if !layout.is_dense() {
         return Err(format!("tensor `{key}` has a strided layout {:?} this reader cannot load", layout.strides));
     }
     let raw = snapshot.clone_data_fn();
-    let order = layout.gather_indices();
+    let order = layout.gather_indices().ok_or_else(|| format!("tensor `{key}` has an overflowing layout"))?;
     let size = snapshot.dtype.size();
     let shape = layout.shape.clone();
     let dtype = snapshot.dtype;
@@ -214,7 +251,14 @@ fn reorder(key: &str, snapshot: TensorSnapshot, layout: &TensorLayout) -> Result
 /// would make this check refuse a valid file rather than accept a broken one).
 fn check_legacy_complete(reader: &PytorchReader) -> Result<(), String> {
     let available = reader.metadata().total_data_size.unwrap_or(0);
-    let needed: usize = reader.tensors().values().map(|t| 8 + t.shape.num_elements() * t.dtype.size()).sum();
+    let needed = reader
+        .tensors()
+        .values()
+        .try_fold(0usize, |acc, t| {
+            let bytes = t.shape.iter().try_fold(t.dtype.size(), |n, &d| n.checked_mul(d))?;
+            acc.checked_add(bytes)?.checked_add(8)
+        })
+        .ok_or("the tensors' sizes overflow")?;
     if available < needed {
         return Err(format!("truncated: the data section has {available} bytes, its tensors need {needed}"));
     }
@@ -384,6 +428,52 @@ mod tests {
         assert!(whole.len() > 300);
         // Starting from 64 bytes, the prefix doubles until the pickles parse: the same layouts.
         assert_eq!(torch_layouts_from(&path, WeightFormat::PytorchLegacy, 64).unwrap(), whole);
+    }
+
+    #[test]
+    fn refuses_compressed_zip_members_by_name() {
+        // b_plain.pth (torch.save, zip format) with every member marked as deflated, as a zip tool's repacking
+        // would: the method field of each local header (offset 8) and central directory entry (offset 10).
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/effnet/b_plain.pth");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mut patched = 0;
+        for at in 0..bytes.len() - 12 {
+            let field = match &bytes[at..at + 4] {
+                b"PK\x03\x04" => at + 8,
+                b"PK\x01\x02" => at + 10,
+                _ => continue,
+            };
+            bytes[field..field + 2].copy_from_slice(&8u16.to_le_bytes());
+            patched += 1;
+        }
+        assert!(patched >= 4);
+        let dir = tempfile::tempdir().unwrap();
+        let repacked = dir.path().join("repacked.pth");
+        std::fs::write(&repacked, &bytes).unwrap();
+        let e = TensorFile::read(&repacked).err().expect("a compressed member is refused").to_string();
+        assert!(e.contains("repacked.pth") && e.contains("is compressed (Deflated)"), "{e}");
+        // The original reads.
+        assert!(TensorFile::read(&path).is_ok());
+    }
+
+    #[test]
+    fn refuses_self_referencing_pickles_before_burn_store_sees_them() {
+        // A legacy-format file whose main pickle is `d = {}; d['a'] = d` (the magic number, protocol and system
+        // info pickles before it are real ones, copied from a fixture).
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/effnet/b_dfdc_legacy.pth");
+        let bytes = std::fs::read(fixture).unwrap();
+        let mut pos = 0;
+        for _ in 0..3 {
+            pos = bytes[pos..].iter().position(|&b| b == b'.').unwrap() + pos + 1;
+        }
+        let mut file = bytes[..pos].to_vec();
+        file.extend_from_slice(&[0x80, 2, b'}', b'q', 0, b'X', 1, 0, 0, 0, b'a', b'h', 0, b's', b'.']);
+        file.extend_from_slice(&[0x80, 2, b']', b'.']);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cycle.pth");
+        std::fs::write(&path, &file).unwrap();
+        let e = TensorFile::read(&path).err().expect("refused").to_string();
+        assert!(e.contains("cycle.pth") && e.contains("contains itself"), "{e}");
     }
 
     #[test]
