@@ -14,6 +14,11 @@ fn main() -> ExitCode {
         Command::Import(args) => cli::import::run(args),
         Command::Detect(args) => cli::detect::run(args),
         Command::Infer(args) => cli::infer::run(args),
+        Command::Inspect(args) => cli::inspect::run(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "deepfake", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

@@ -8,6 +8,7 @@
 //! callback as [`Event`]s.
 
 pub mod aggregate;
+pub mod inputs;
 pub mod report;
 pub mod runner;
 pub mod strategy;
