@@ -10,7 +10,7 @@
 mod common;
 
 use burn::prelude::*;
-use common::{knob, time_case};
+use common::{knob, time_case, FusedOps};
 use deepfake_detector::device::{run_on, BackendTask, DeviceSpec, Precision};
 use deepfake_detector::model::classifier::ClassifierConfig;
 use deepfake_detector::model::efficientnet::EfficientNetConfig;
@@ -22,7 +22,7 @@ struct Bench {
 impl BackendTask for Bench {
     type Output = ();
 
-    fn run<B: Backend>(self, device: Device<B>) {
+    fn run<B: FusedOps>(self, device: Device<B>) {
         let arch = std::env::var("BENCH_ARCH").unwrap_or_else(|_| "tf_efficientnet_b7".into());
         let config = ClassifierConfig::dfdc(EfficientNetConfig::named(&arch).expect("known arch"));
         let model = config.init::<B>(&device).expect("build model").fold_batchnorm();

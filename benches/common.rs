@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use burn::prelude::*;
 use deepfake_detector::device::{run_on, BackendTask, DeviceSpec, Precision};
+pub use deepfake_detector::model::fused::FusedOps;
 
 #[path = "../tests/common/mod.rs"]
 mod tests_common;
@@ -43,7 +44,7 @@ pub fn time_case(case: &str, per: usize, warmup: usize, repeats: usize, mut f: i
 
 /// A benchmark written once for every backend.
 pub trait DeviceBench {
-    fn bench<B: Backend>(device: Device<B>);
+    fn bench<B: FusedOps>(device: Device<B>);
 }
 
 struct Task<T>(PhantomData<T>);
@@ -51,7 +52,7 @@ struct Task<T>(PhantomData<T>);
 impl<T: DeviceBench> BackendTask for Task<T> {
     type Output = ();
 
-    fn run<B: Backend>(self, device: Device<B>) {
+    fn run<B: FusedOps>(self, device: Device<B>) {
         T::bench::<B>(device)
     }
 }

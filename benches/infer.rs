@@ -17,11 +17,11 @@ mod common;
 use std::time::Instant;
 
 use burn::prelude::*;
-use common::{knob, media, run_bench, DeviceBench};
+use common::{knob, media, run_bench, DeviceBench, FusedOps};
 use deepfake_detector::face::{Detector, DetectorConfig};
 use deepfake_detector::infer::{decode, InferOptions, Runner, VideoJob};
-use deepfake_detector::model::classifier::Scorer;
 use deepfake_detector::model::classifier::ClassifierConfig;
+use deepfake_detector::model::classifier::Scorer;
 use deepfake_detector::model::efficientnet::EfficientNetConfig;
 use deepfake_detector::video::SampleOptions;
 use deepfake_detector::weights::mtcnn::shipped_mtcnn;
@@ -33,7 +33,7 @@ fn main() {
 }
 
 impl DeviceBench for Infer {
-    fn bench<B: Backend>(device: Device<B>) {
+    fn bench<B: FusedOps>(device: Device<B>) {
         let label = B::name(&device);
         let arch = std::env::var("BENCH_ARCH").unwrap_or_else(|_| "tf_efficientnet_b7".into());
         let n_models = knob("BENCH_MODELS", 1);

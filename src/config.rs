@@ -83,7 +83,10 @@ mod tests {
 
     #[test]
     fn bounds_name_the_field_and_the_range() {
-        assert_eq!(in_range("frames", 0usize, 1..=MAX_FRAMES).unwrap_err().to_string(), "frames: 0 is outside 1..=1024");
+        assert_eq!(
+            in_range("frames", 0usize, 1..=MAX_FRAMES).unwrap_err().to_string(),
+            "frames: 0 is outside 1..=1024"
+        );
         assert_eq!(in_range("frames", 32usize, 1..=MAX_FRAMES), Ok(32));
         assert!(probability("on_error", 1.5).is_err());
         assert!(probability("on_error", f32::NAN).is_err());

@@ -9,6 +9,8 @@ use std::str::FromStr;
 
 use burn::prelude::*;
 
+use crate::model::fused::FusedOps;
+
 /// The device a user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceSpec {
@@ -110,10 +112,12 @@ impl FromStr for DeviceSpec {
     }
 }
 
-/// Work that runs on whichever backend the user picked.
+/// Work that runs on whichever backend the user picked. Every backend `run_on` picks implements
+/// [`FusedOps`](crate::model::fused::FusedOps) (natively on flex, composed elsewhere); tasks that do not run a
+/// classifier may ask for `B: Backend` only.
 pub trait BackendTask {
     type Output;
-    fn run<B: Backend>(self, device: Device<B>) -> Self::Output;
+    fn run<B: FusedOps>(self, device: Device<B>) -> Self::Output;
 }
 
 /// Counts NVIDIA GPUs through the driver API (`libcuda.so.1`), without touching Burn.

@@ -28,3 +28,21 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::{Cli, Command};
+
+    #[test]
+    fn every_subcommand_parses_its_defaults() {
+        // A value parser whose type differs from its field only fails when the field is read: read them all.
+        Cli::command().debug_assert();
+        let parse = |args: &[&str]| Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}")).command;
+        assert!(matches!(parse(&["deepfake", "infer", "v.mp4", "-m", "m.bpk"]), Command::Infer(_)));
+        assert!(matches!(parse(&["deepfake", "detect", "v.mp4"]), Command::Detect(_)));
+        assert!(matches!(parse(&["deepfake", "classify", "i.png", "-m", "m.bpk"]), Command::Classify(_)));
+        assert!(matches!(parse(&["deepfake", "import", "w.pth", "-o", "w.bpk"]), Command::Import(_)));
+    }
+}

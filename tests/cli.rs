@@ -41,6 +41,10 @@ fn model_b(dir: &Path) -> PathBuf {
     out
 }
 
+fn json_fixture(rel: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture(rel)).unwrap()).unwrap()
+}
+
 fn ffmpeg(args: &[&str]) {
     let status = Command::new("ffmpeg")
         .args(["-y", "-loglevel", "error"])
@@ -121,9 +125,14 @@ fn bad_inputs_get_typed_statuses_and_every_row() {
     assert!(label("truncated.mp4").parse::<f32>().is_ok() || label("truncated.mp4") == "error:no_face");
 
     assert_eq!(video("five.mp4")["frames_read"], 5, "a 5-frame video uses its 5 frames");
-    assert_eq!(video("good.mp4")["faces_used"], 32);
+    // The original's count on this clip (make_infer_fixtures.py).
+    let original = json_fixture("infer/videos.json");
+    let want = original["videos"].as_array().unwrap().iter().find(|v| v["file"] == "single_face.mp4").unwrap();
+    assert_eq!(video("good.mp4")["faces_used"], want["faces_used"]);
     assert!(video("notes.mp4")["error"].as_str().unwrap().contains("notes.mp4"));
-    assert_eq!(r["summary"]["videos"], 8);
+    assert_eq!(r["summary"]["videos"], names.len());
+    // The FFmpeg libraries that decoded the videos are recorded.
+    assert!(r["ffmpeg"]["avcodec"].as_str().unwrap().split('.').count() == 3, "{}", r["ffmpeg"]);
     // No journal is left behind after a finished run.
     assert!(!csv.with_file_name(".submission.csv.journal").exists());
 
@@ -175,7 +184,7 @@ fn an_interrupted_run_resumes_where_it_stopped() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("resuming: "), "{}", stderr(&o));
     let resumed = std::fs::read_to_string(&csv).unwrap();
-    assert_eq!(resumed.lines().count(), 4);
+    assert_eq!(resumed.lines().count(), 1 + 3, "the header and one row per video");
 
     // A fresh run gives the same file.
     let o = run(deepfake().arg("infer").arg(&videos).arg("-m").arg(&model).arg("--no-resume").arg("--out").arg(&csv));
@@ -196,10 +205,17 @@ fn detect_reports_faces_of_images_and_videos_as_json() {
     let lines: Vec<Value> =
         String::from_utf8(o.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines[0]["kind"], "image");
-    assert_eq!(lines[0]["frames"][0]["faces"].as_array().unwrap().len(), 5);
+    // facenet-pytorch's count at the same thresholds (make_mtcnn_fixtures.py).
+    let photos = json_fixture("mtcnn/photos.json");
+    let want = photos["photos"].as_array().unwrap().iter().find(|p| p["file"] == "multi_face.jpg").unwrap();
+    assert_eq!(photos["thresholds"]["full"], serde_json::json!([0.7, 0.8, 0.8]), "detect's default thresholds");
+    assert_eq!(lines[0]["frames"][0]["faces"].as_array().unwrap().len() as u64, want["full"]["n"].as_u64().unwrap());
     assert_eq!(lines[1]["kind"], "video");
     let frames = lines[1]["frames"].as_array().unwrap();
-    assert_eq!(frames.iter().map(|f| f["index"].as_u64().unwrap()).collect::<Vec<_>>(), [0, 23, 47, 71]);
+    // The rule: trunc(linspace(0, count - 1, 4)) over OpenCV's frame count (make_video_fixtures.py).
+    let count = json_fixture("video/single_face.mp4.json")["frame_count"].as_u64().unwrap();
+    let want: Vec<u64> = (0..4).map(|i| (i as f64 * (count - 1) as f64 / 3.0) as u64).collect();
+    assert_eq!(frames.iter().map(|f| f["index"].as_u64().unwrap()).collect::<Vec<_>>(), want);
     // Boxes are in full-frame pixels of the 640×360 clip (detection ran at 320×180).
     let b = &frames[0]["faces"][0]["box"];
     assert!(b[2].as_f64().unwrap() > 320.0 || b[3].as_f64().unwrap() > 180.0, "{b}");
@@ -265,10 +281,14 @@ fn bad_arguments_exit_2_naming_the_flag() {
     let (image, video) = (image.to_str().unwrap(), video.to_str().unwrap());
     let model = fixture("effnet/b_dfdc_legacy.pth");
     let model = model.to_str().unwrap();
-    let infer = |flag: &str, value: &str| vec!["infer", video, "-m", model, flag, value];
-    let detect = |flag: &str, value: &str| vec!["detect", image, flag, value];
-    let classify = |flag: &str, value: &str| vec!["classify", image, "-m", model, flag, value];
-    let cases: Vec<(&str, Vec<&str>)> = vec![
+    // `--flag=value`, so that negative values are not taken for flags.
+    let strings = |v: &[&str], flag: &str, value: &str| {
+        v.iter().map(|s| s.to_string()).chain([format!("{flag}={value}")]).collect::<Vec<String>>()
+    };
+    let infer = |flag: &str, value: &str| strings(&["infer", video, "-m", model], flag, value);
+    let detect = |flag: &str, value: &str| strings(&["detect", image], flag, value);
+    let classify = |flag: &str, value: &str| strings(&["classify", image, "-m", model], flag, value);
+    let cases: Vec<(&str, Vec<String>)> = vec![
         ("--frames", infer("--frames", "0")),
         ("--frames", infer("--frames", "1000000")),
         ("--frames", detect("--frames", "0")),

@@ -14,6 +14,7 @@ use deepfake_detector::device::{run_on, BackendTask};
 use deepfake_detector::imaging::crop::prepare_crop;
 use deepfake_detector::imaging::load::load_rgb;
 use deepfake_detector::model::classifier::{sigmoid, Scorer};
+use deepfake_detector::model::fused::FusedOps;
 use deepfake_detector::weights::classifier::{load_classifier, resolve_arch};
 
 #[derive(Args, Debug)]
@@ -59,7 +60,7 @@ struct Classify<'a> {
 impl BackendTask for Classify<'_> {
     type Output = anyhow::Result<Vec<Line>>;
 
-    fn run<B: Backend>(self, device: Device<B>) -> Self::Output {
+    fn run<B: FusedOps>(self, device: Device<B>) -> Self::Output {
         let args = self.args;
         let arch = args.model.arch.as_deref().map(resolve_arch).transpose()?;
         let loaded = load_classifier::<B>(&args.model.model, arch.as_ref(), &device)?;

@@ -23,6 +23,7 @@ use deepfake_detector::infer::report::{
 };
 use deepfake_detector::infer::{InferOptions, Runner, VideoJob, VideoResult};
 use deepfake_detector::model::classifier::Scorer;
+use deepfake_detector::model::fused::FusedOps;
 use deepfake_detector::video::SampleOptions;
 use deepfake_detector::weights::classifier::{load_classifier, resolve_arch};
 use deepfake_detector::weights::file::sha256_file;
@@ -82,7 +83,7 @@ pub struct InferArgs {
     #[arg(long, default_value_t = 4096 * 4096, value_parser = checked(|v| config::in_range("max_pixels", v, 1..=u64::MAX)))]
     pub max_pixels: u64,
     /// Decoder threads (0: FFmpeg decides; at most 64).
-    #[arg(long, default_value_t = 0, value_parser = checked(|v| config::in_range("decode_threads", v, 0..=64)))]
+    #[arg(long, default_value_t = 0, value_parser = checked(|v| config::in_range("decode_threads", v, 0usize..=64)))]
     pub decode_threads: usize,
     /// Ignore the journal of an interrupted run and start again.
     #[arg(long)]
@@ -112,7 +113,7 @@ type Outcome = (Vec<VideoResult>, Vec<ModelRecord>, bool);
 impl BackendTask for Infer<'_> {
     type Output = anyhow::Result<Outcome>;
 
-    fn run<B: Backend>(mut self, device: Device<B>) -> Self::Output {
+    fn run<B: FusedOps>(mut self, device: Device<B>) -> Self::Output {
         let arch = self.args.arch.as_deref().map(resolve_arch).transpose()?;
         let (mut scorers, mut records) = (Vec::new(), Vec::new());
         let n = self.models.len();

@@ -91,7 +91,8 @@ mod tests {
     #[test]
     fn a_person_seen_once_does_not_decide_when_someone_was_seen_twice() {
         let mut r = VideoResult::new("v");
-        r.frames = vec![frame(0, &[[0.0, 0.0, 10.0, 10.0], [50.0, 0.0, 60.0, 10.0]]), frame(1, &[[0.0, 0.0, 10.0, 10.0]])];
+        r.frames =
+            vec![frame(0, &[[0.0, 0.0, 10.0, 10.0], [50.0, 0.0, 60.0, 10.0]]), frame(1, &[[0.0, 0.0, 10.0, 10.0]])];
         score_people(&mut r, &[vec![0.2, 0.99, 0.2]], false);
         assert_eq!(r.tracks.len(), 2);
         assert!((r.score.unwrap() - 0.2).abs() < 1e-6);

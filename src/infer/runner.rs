@@ -11,6 +11,7 @@ use super::aggregate::{ensemble_mean, per_model_scores, score_people};
 use super::{FaceRecord, FrameRecord, InferOptions, Status, VideoResult};
 use crate::face::{prepare_crops, select_faces, Detector};
 use crate::model::classifier::Scorer;
+use crate::model::fused::FusedOps;
 use crate::video::{read_frames, Frames, SampleOptions, VideoError};
 
 /// A video to score and its name in the results.
@@ -103,7 +104,7 @@ pub struct Runner<B: Backend> {
     pub options: InferOptions,
 }
 
-impl<B: Backend> Runner<B> {
+impl<B: FusedOps> Runner<B> {
     /// Scores one video file: decoding, detection, classification, the rule. Never fails: what went wrong is the
     /// result's status and error.
     pub fn run_file(&self, file: &str, path: &Path, on_event: &mut dyn FnMut(Event<'_>)) -> VideoResult {

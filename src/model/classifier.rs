@@ -8,6 +8,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::efficientnet::{ArchError, EfficientNet, EfficientNetConfig};
+use super::fused::FusedOps;
 use crate::imaging::normalize::{to_nchw, IMAGENET_MEAN, IMAGENET_STD};
 use crate::imaging::{ImagingError, RgbImage};
 
@@ -59,18 +60,27 @@ impl<B: Backend> DeepFakeClassifier<B> {
         self.fc.forward(self.dropout.forward(pooled)).reshape([n])
     }
 
+    /// Folds BatchNorm into the convolutions for faster inference (see `blocks::conv_bn`).
+    pub fn fold_batchnorm(self) -> Self {
+        Self { encoder: self.encoder.fold_batchnorm(), ..self }
+    }
+}
+
+impl<B: FusedOps> DeepFakeClassifier<B> {
+    /// [`forward`](DeepFakeClassifier::forward) through the fused operations once folded (inference only).
+    pub fn forward_fused(&self, x: Tensor<B, 4>) -> Tensor<B, 1> {
+        let pooled = self.encoder.forward_pooled_fused(x);
+        let n = pooled.dims()[0];
+        self.fc.forward(self.dropout.forward(pooled)).reshape([n])
+    }
+
     /// Logits of `n` preprocessed square crops given as one NCHW buffer (see `imaging::normalize::to_nchw`).
     pub fn logits(&self, nchw: Vec<f32>, n: usize, size: usize, device: &B::Device) -> Vec<f32> {
         if n == 0 {
             return Vec::new();
         }
         let input = Tensor::<B, 4>::from_data(TensorData::new(nchw, [n, 3, size, size]), device);
-        self.forward(input).into_data().convert::<f32>().to_vec::<f32>().expect("f32 logits")
-    }
-
-    /// Folds BatchNorm into the convolutions for faster inference (see `blocks::conv_bn`).
-    pub fn fold_batchnorm(self) -> Self {
-        Self { encoder: self.encoder.fold_batchnorm(), ..self }
+        self.forward_fused(input).into_data().convert::<f32>().to_vec::<f32>().expect("f32 logits")
     }
 }
 
@@ -101,7 +111,9 @@ impl<B: Backend> Scorer<B> {
         self.batch_size = batch_size.max(1);
         self
     }
+}
 
+impl<B: FusedOps> Scorer<B> {
     /// Logits of prepared crops (each `input_size`² RGB, from [`crate::imaging::crop::prepare_crop`]), in order.
     ///
     /// The crops are normalised on the host, batch by batch, in f32 exactly as torch does on the CPU (the parity
@@ -119,7 +131,7 @@ impl<B: Backend> Scorer<B> {
         for batch in crops.chunks(self.batch_size) {
             let nchw = to_nchw(batch, IMAGENET_MEAN, IMAGENET_STD)?;
             let input = Tensor::<B, 4>::from_data(TensorData::new(nchw, [batch.len(), 3, size, size]), &self.device);
-            outputs.push(self.model.forward(input));
+            outputs.push(self.model.forward_fused(input));
         }
         let logits = Tensor::cat(outputs, 0);
         Ok(logits.into_data().convert::<f32>().to_vec::<f32>().expect("f32 logits"))

@@ -6,6 +6,7 @@
 
 pub mod block_string;
 pub mod blocks;
+mod inference;
 
 use burn::nn::conv::Conv2d;
 use burn::nn::BatchNorm;

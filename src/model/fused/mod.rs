@@ -1,0 +1,83 @@
+//! Fused CPU kernels behind a backend extension trait.
+//!
+//! [`FusedOps`] names the few compound operations the BatchNorm-folded inference path of EfficientNet needs: a
+//! 1×1 convolution with bias, activation and residual, the squeeze-excite gate folded into its weights; a
+//! depthwise convolution with bias, activation and the SE pooling; the SE gate; SiLU. Every method has a default
+//! made of ordinary Burn ops (the bodies live in [`composed`], because an override cannot call a trait's default
+//! body), so CUDA, libtorch and `Autodiff<…>` run exactly the graph they ran before. The `flex` CPU backend
+//! overrides them with the kernels of this module, which work on plain `f32` slices ([`activation`],
+//! [`pointwise`], [`depthwise`], [`squeeze`]) and pick their instruction set at run time ([`cpu::Level`]).
+//!
+//! Training never sees these operations: only the folded inference methods (`forward_fused`) call them.
+
+pub mod activation;
+pub mod composed;
+pub mod cpu;
+pub mod depthwise;
+#[cfg(feature = "flex")]
+mod flex;
+pub mod pointwise;
+pub mod squeeze;
+
+use burn::nn::conv::Conv2d;
+use burn::prelude::*;
+
+pub use activation::Activation;
+pub use cpu::Level;
+
+/// Compound inference operations a backend may implement natively; the defaults compose Burn ops.
+///
+/// Convolutions are passed as modules so that an implementation sees their stride, padding, groups and bias.
+/// All of them expect the BatchNorm already folded into the convolution (`fold_bn`).
+pub trait FusedOps: Backend {
+    /// `x · sigmoid(x)`.
+    fn silu<const D: usize>(x: Tensor<Self, D>) -> Tensor<Self, D> {
+        composed::silu(x)
+    }
+
+    /// `act(conv(x))` for any convolution (EfficientNet's stem).
+    fn conv_act(conv: &Conv2d<Self>, x: Tensor<Self, 4>, act: Activation) -> Tensor<Self, 4> {
+        composed::conv_act(conv, x, act)
+    }
+
+    /// `act(depthwise(x))` `[n, c, h, w] -> [n, c, h', w']`, and with `pool` the channel means of the result
+    /// `[n, c]` (the squeeze of squeeze-excite).
+    fn depthwise_act(
+        conv: &Conv2d<Self>,
+        x: Tensor<Self, 4>,
+        act: Activation,
+        pool: bool,
+    ) -> (Tensor<Self, 4>, Option<Tensor<Self, 2>>) {
+        composed::depthwise_act(conv, x, act, pool)
+    }
+
+    /// The squeeze-excite gate `sigmoid(expand(act(reduce(means))))`, `[n, c] -> [n, c]`.
+    fn squeeze_gate(
+        reduce: &Conv2d<Self>,
+        expand: &Conv2d<Self>,
+        means: Tensor<Self, 2>,
+        act: Activation,
+    ) -> Tensor<Self, 2> {
+        composed::squeeze_gate(reduce, expand, means, act)
+    }
+
+    /// `act(conv1x1(x ⊙ gate)) + residual`, `[n, k, h, w] -> [n, m, h, w]`, with `gate` `[n, k]`.
+    fn pointwise_act(
+        conv: &Conv2d<Self>,
+        x: Tensor<Self, 4>,
+        gate: Option<Tensor<Self, 2>>,
+        act: Activation,
+        residual: Option<Tensor<Self, 4>>,
+    ) -> Tensor<Self, 4> {
+        composed::pointwise_act(conv, x, gate, act, residual)
+    }
+}
+
+// The other backends keep the composed defaults. `Autodiff` of any backend differentiates through them.
+impl<B, C> FusedOps for burn::backend::Autodiff<B, C> where Self: Backend {}
+
+#[cfg(feature = "cuda")]
+impl<F, I> FusedOps for burn::backend::Cuda<F, I> where Self: Backend {}
+
+#[cfg(feature = "tch")]
+impl<E> FusedOps for burn::backend::LibTorch<E> where Self: Backend {}
