@@ -16,7 +16,12 @@ fn main() -> ExitCode {
         Command::Infer(args) => cli::infer::run(args),
         Command::Inspect(args) => cli::inspect::run(args),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "deepfake", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "deepfake",
+                &mut std::io::stdout(),
+            );
             Ok(ExitCode::SUCCESS)
         }
     };

@@ -248,13 +248,8 @@ fn classify_prints_one_json_line_per_image() {
     let model = model_b(tmp.path());
     let bad = tmp.path().join("bad.png");
     std::fs::write(&bad, "not a picture").unwrap();
-    let o = run(deepfake()
-        .arg("classify")
-        .arg("-m")
-        .arg(&model)
-        .arg(media("grace_hopper.jpg"))
-        .arg(&bad)
-        .arg("--json"));
+    let o =
+        run(deepfake().arg("classify").arg("-m").arg(&model).arg(media("grace_hopper.jpg")).arg(&bad).arg("--json"));
     assert_eq!(o.status.code(), Some(1), "one image does not decode");
     let lines: Vec<Value> =
         String::from_utf8(o.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();

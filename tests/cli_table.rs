@@ -155,7 +155,9 @@ fn each_case_gives_its_exit_code_message_and_files() {
         case("recursive", &["in", "--recursive", "--out", "r.csv"], 0)
             .says("skipped in/part_0/metadata.json: not a media file")
             .leaves(&["r.csv"]),
-        case("stdin list", &["-", "--out", "s.csv"], 0).stdin("in/clip.mp4\n\nin/part_0/clip2.mp4\n").leaves(&["s.csv"]),
+        case("stdin list", &["-", "--out", "s.csv"], 0)
+            .stdin("in/clip.mp4\n\nin/part_0/clip2.mp4\n")
+            .leaves(&["s.csv"]),
         case("out is a folder", &["in/clip.mp4", "--out", "empty"], 2).says("--out empty: is a folder").fast(),
         case("report under a file", &["in/clip.mp4", "--report", "file/r.json"], 2)
             .says("--report file/r.json: file is not a folder")
@@ -163,7 +165,11 @@ fn each_case_gives_its_exit_code_message_and_files() {
         case("report in /proc", &["in/clip.mp4", "--report", "/proc/r.json"], 2)
             .says("--report /proc/r.json: cannot write in /proc")
             .fast(),
-        case("out in a new folder", &["in/clip.mp4", "--out", "new/deep/o.csv"], 0).leaves(&["new", "new/deep", "new/deep/o.csv"]),
+        case("out in a new folder", &["in/clip.mp4", "--out", "new/deep/o.csv"], 0).leaves(&[
+            "new",
+            "new/deep",
+            "new/deep/o.csv",
+        ]),
         case("bad file in a model folder", &["in/clip.mp4", "-m", "models"], 2)
             .says("models/page.pth in model folder models is not a weight file")
             .fast(),
@@ -292,8 +298,10 @@ fn detect_crops_feed_classify_with_the_probabilities_of_infer() {
     let o = run(deepfake().arg("classify").arg(&crops).arg("-m").arg(&model).arg("--json"));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("index.json: not a media file"), "{}", stderr(&o));
-    let mut from_crops: Vec<f64> =
-        stdout(&o).lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["probability"].as_f64().unwrap()).collect();
+    let mut from_crops: Vec<f64> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["probability"].as_f64().unwrap())
+        .collect();
 
     let report = tmp.path().join("r.json");
     let o = run(infer(tmp.path(), &model).arg(media("single_face.mp4")).arg("--quiet").arg("--report").arg(&report));
@@ -344,7 +352,8 @@ fn inspect_prints_kind_arch_size_parameters_and_sha256() {
     assert_eq!(j["source"], "b_dfdc_legacy.pth");
     // timm's count for the fixture encoder without its ImageNet head, plus the DFDC head (features + 1).
     let b: Value = serde_json::from_str(&std::fs::read_to_string(fixture("effnet/b.json")).unwrap()).unwrap();
-    let want = b["param_count_encoder_without_classifier"].as_u64().unwrap() + b["rounded_num_features"].as_u64().unwrap() + 1;
+    let want =
+        b["param_count_encoder_without_classifier"].as_u64().unwrap() + b["rounded_num_features"].as_u64().unwrap() + 1;
     assert_eq!(j["parameters"].as_u64().unwrap(), want);
     let sha = j["sha256"].as_str().unwrap();
     let o = run(deepfake().arg("inspect").arg(&model));
@@ -397,8 +406,7 @@ fn verdict_table_of_the_sample_clips_matches_its_snapshot() {
     let model = model_b(&tmp.path().join("model"));
     let clips = tmp.path().join("clips");
     std::fs::create_dir_all(&clips).unwrap();
-    for name in ["single_face.mp4", "no_face.mp4", "face_noface.mov", "noface_face.mov", "WolfgangLanger_Pexels.mp4"]
-    {
+    for name in ["single_face.mp4", "no_face.mp4", "face_noface.mov", "noface_face.mov", "WolfgangLanger_Pexels.mp4"] {
         std::fs::copy(media(name), clips.join(name)).unwrap();
     }
     std::fs::write(clips.join("notes.mp4"), "not a video\n").unwrap();
@@ -429,10 +437,16 @@ fn progress_moves_through_every_stage_in_a_terminal() {
     let o = run(Command::new("script").args(["-qfec", &cmd, "/dev/null"]));
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     let screen = stdout(&o);
-    let stages = ["loading model 1/1", "single_face.mp4: decoding", "single_face.mp4: finding faces in 4 frame(s)", "single_face.mp4: model 1/1"];
+    let stages = [
+        "loading model 1/1",
+        "single_face.mp4: decoding",
+        "single_face.mp4: finding faces in 4 frame(s)",
+        "single_face.mp4: model 1/1",
+    ];
     let mut at = 0;
     for stage in stages {
-        let found = screen[at..].find(stage).unwrap_or_else(|| panic!("`{stage}` not drawn after byte {at}:\n{screen}"));
+        let found =
+            screen[at..].find(stage).unwrap_or_else(|| panic!("`{stage}` not drawn after byte {at}:\n{screen}"));
         at += found;
     }
     assert!(screen.contains("face(s)"), "faces found are shown: {screen}");

@@ -8,11 +8,11 @@ use clap::Args;
 use serde::Serialize;
 
 use super::{checked, expand_stdin, note_skipped, DeviceArgs, ModelArgs};
-use deepfake_detector::infer::inputs::collect_files;
 use deepfake_detector::config;
 use deepfake_detector::device::{run_on, BackendTask};
 use deepfake_detector::imaging::crop::prepare_crop;
 use deepfake_detector::imaging::load::load_rgb;
+use deepfake_detector::infer::inputs::collect_files;
 use deepfake_detector::model::classifier::{sigmoid, Scorer};
 use deepfake_detector::model::fused::FusedOps;
 use deepfake_detector::weights::classifier::{load_classifier, resolve_arch};

@@ -12,15 +12,15 @@ use serde::Serialize;
 use anyhow::Context;
 
 use super::{checked, expand_stdin, note_skipped, DetectorArgs, DeviceArgs};
-use deepfake_detector::face::select::DFDC_MAX_FACES;
-use deepfake_detector::face::select_faces;
-use deepfake_detector::imaging::crop::cut;
-use deepfake_detector::infer::inputs::collect_files;
 use deepfake_detector::atomic::write_atomic;
 use deepfake_detector::config;
 use deepfake_detector::device::{run_on, BackendTask};
+use deepfake_detector::face::select::DFDC_MAX_FACES;
+use deepfake_detector::face::select_faces;
 use deepfake_detector::face::{Detector, Face};
+use deepfake_detector::imaging::crop::cut;
 use deepfake_detector::imaging::load::decode_rgb;
+use deepfake_detector::infer::inputs::collect_files;
 use deepfake_detector::infer::Status;
 use deepfake_detector::video::{read_frames, SampleOptions};
 
@@ -243,7 +243,8 @@ impl BackendTask for Detect<'_> {
         if let Some(dir) = &self.args.crops {
             let mut json = serde_json::to_vec_pretty(&index)?;
             json.push(b'\n');
-            write_atomic(&dir.join("index.json"), &json).with_context(|| format!("writing {}/index.json", dir.display()))?;
+            write_atomic(&dir.join("index.json"), &json)
+                .with_context(|| format!("writing {}/index.json", dir.display()))?;
         }
         Ok(outputs)
     }

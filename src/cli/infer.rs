@@ -126,7 +126,7 @@ impl BackendTask for Infer<'_> {
                 path: path.display().to_string(),
                 arch: loaded.config.encoder.name.clone(),
                 input_size: size,
-                parameters: loaded.model.num_params(),
+                parameters: super::inspect::parameters(&loaded.model),
                 sha256: sha256_file(path)?,
             };
             if !self.args.quiet {
@@ -274,15 +274,7 @@ pub fn run(args: InferArgs) -> anyhow::Result<ExitCode> {
 
     let stop = on_ctrl_c(args.quiet);
     let mut progress = Progress::new(todo.len(), models.len(), args.quiet);
-    let task = Infer {
-        args: &args,
-        models: &models,
-        jobs: todo,
-        options,
-        progress: &mut progress,
-        journal,
-        stop,
-    };
+    let task = Infer { args: &args, models: &models, jobs: todo, options, progress: &mut progress, journal, stop };
     let (fresh, records, interrupted) = run_on(args.device.device, args.device.precision, task)??;
     progress.clear();
     if interrupted {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use burn::prelude::*;
+use burn::store::ModuleSnapshot;
 use clap::Args;
 use serde::Serialize;
 
@@ -61,6 +62,20 @@ impl ModelInfo {
     }
 }
 
+/// Learned parameters, counted as PyTorch and timm count them: BatchNorm's running statistics are buffers, not
+/// parameters (Burn's `num_params` counts them too).
+pub fn parameters<B: Backend, M: ModuleSnapshot<B>>(model: &M) -> usize {
+    model
+        .collect(None, None, true)
+        .iter()
+        .filter(|s| {
+            let path = s.full_path();
+            !path.ends_with("running_mean") && !path.ends_with("running_var")
+        })
+        .map(|s| s.shape.num_elements())
+        .sum()
+}
+
 struct Inspect<'a> {
     args: &'a InspectArgs,
 }
@@ -80,10 +95,20 @@ impl BackendTask for Inspect<'_> {
         let shown = path.display().to_string();
         if described.as_ref().is_some_and(|d| d.kind == ModelKind::Mtcnn) {
             let nets = load_mtcnn::<B>(path, &device)?;
-            let parameters = nets.num_params();
+            let parameters = parameters(&nets);
             let arch = "MTCNN (PNet, RNet, ONet)".into();
             let kind = ModelKind::Mtcnn.as_str();
-            return Ok(ModelInfo { path: shown, kind, arch, input_size: None, parameters, format, source, source_sha256, sha256 });
+            return Ok(ModelInfo {
+                path: shown,
+                kind,
+                arch,
+                input_size: None,
+                parameters,
+                format,
+                source,
+                source_sha256,
+                sha256,
+            });
         }
         let arch = self.args.arch.as_deref().map(resolve_arch).transpose()?;
         Ok(match load_efficientnet::<B>(path, arch.as_ref(), &device)? {
@@ -92,7 +117,7 @@ impl BackendTask for Inspect<'_> {
                 kind: ModelKind::Classifier.as_str(),
                 arch: c.config.encoder.name.clone(),
                 input_size: Some(c.config.input_size as u32),
-                parameters: c.model.num_params(),
+                parameters: parameters(&c.model),
                 format,
                 source,
                 source_sha256,
@@ -103,7 +128,7 @@ impl BackendTask for Inspect<'_> {
                 kind: ModelKind::Encoder.as_str(),
                 arch: e.config.name.clone(),
                 input_size: None,
-                parameters: e.model.num_params(),
+                parameters: parameters(&e.model),
                 format,
                 source,
                 source_sha256,

@@ -18,8 +18,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use deepfake_detector::infer::inputs::Skipped;
 use deepfake_detector::config::{self, ConfigError};
+use deepfake_detector::infer::inputs::Skipped;
 
 use deepfake_detector::device::{DeviceSpec, Precision};
 

@@ -7,12 +7,6 @@ use deepfake_detector::infer::{Status, VideoResult};
 /// probabilities themselves with log loss, which rewards calibrated values, not only the side of 0.5.
 pub const THRESHOLD: f32 = 0.5;
 
-/// What the probability means, for `--help` and the README.
-pub const MEANING: &str = "The probability is the ensemble's estimate that the video is fake (0 = certainly real, \
-1 = certainly fake): FAKE when it is at least 0.5, the decision threshold the solution was scored with. Kaggle \
-scored the probabilities themselves with log loss, which rewards calibrated values and punishes confident \
-mistakes without bound, so a 0.99 on a real video costs far more than a 0.6.";
-
 /// A status in words.
 pub fn reason(status: Status) -> &'static str {
     match status {
@@ -49,8 +43,7 @@ pub fn table(results: &[VideoResult]) -> String {
         };
         rows.push(vec![r.file.clone(), verdict(r), probability, r.faces_used.to_string(), why]);
     }
-    let widths: Vec<usize> =
-        (0..5).map(|c| rows.iter().map(|row| row[c].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..5).map(|c| rows.iter().map(|row| row[c].chars().count()).max().unwrap_or(0)).collect();
     let mut out = String::new();
     for row in rows {
         let cells: Vec<String> = row

@@ -68,15 +68,31 @@ fn is_hidden(path: &Path) -> bool {
 /// Extensions that are never media: DFDC's `metadata.json`, notes, listings, archives, weights. Anything else is
 /// tried and, if it does not decode, gets its status (`unreadable`, `no_video_stream`, …) like any bad video.
 const NOT_MEDIA: [&str; 20] = [
-    "json", "csv", "txt", "md", "html", "htm", "xml", "yaml", "yml", "toml", "log", "py", "sh", "zip", "tar", "gz",
-    "pth", "bpk", "safetensors", "journal",
+    "json",
+    "csv",
+    "txt",
+    "md",
+    "html",
+    "htm",
+    "xml",
+    "yaml",
+    "yml",
+    "toml",
+    "log",
+    "py",
+    "sh",
+    "zip",
+    "tar",
+    "gz",
+    "pth",
+    "bpk",
+    "safetensors",
+    "journal",
 ];
 
 /// Plainly not a media file, told by its extension.
 pub fn is_plainly_not_media(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| NOT_MEDIA.iter().any(|n| n.eq_ignore_ascii_case(e)))
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| NOT_MEDIA.iter().any(|n| n.eq_ignore_ascii_case(e)))
 }
 
 fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
@@ -211,10 +227,7 @@ mod tests {
         assert_eq!(flat.jobs.iter().map(|j| j.file.as_str()).collect::<Vec<_>>(), ["a.mp4"]);
         assert_eq!(flat.skipped, [Skipped { path: part.clone(), reason: SkipReason::Subfolder }]);
         let deep = collect_inputs(&[dir.path().into()], true, &[]).unwrap();
-        assert_eq!(
-            deep.jobs.iter().map(|j| j.file.as_str()).collect::<Vec<_>>(),
-            ["a.mp4", "dfdc_train_part_0/b.mp4"]
-        );
+        assert_eq!(deep.jobs.iter().map(|j| j.file.as_str()).collect::<Vec<_>>(), ["a.mp4", "dfdc_train_part_0/b.mp4"]);
         assert_eq!(deep.skipped, [Skipped { path: part.join("metadata.json"), reason: SkipReason::NotMedia }]);
     }
 
