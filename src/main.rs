@@ -17,6 +17,16 @@ fn main() -> ExitCode {
         Command::Eval(args) => cli::eval::run(args),
         Command::Synth(args) => cli::synth::run(args),
         Command::Preprocess(args) => cli::preprocess::run(args),
+        Command::Inspect(args) => cli::inspect::run(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "deepfake",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

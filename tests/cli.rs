@@ -237,7 +237,8 @@ fn errors_are_clear_and_never_panics() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
     let o = run(deepfake().arg("detect").arg(tmp.path().join("missing.mp4")));
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2), "a missing input stops the command before any work");
+    assert!(stderr(&o).contains("missing.mp4"), "{}", stderr(&o));
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
 }
 
@@ -245,14 +246,11 @@ fn errors_are_clear_and_never_panics() {
 fn classify_prints_one_json_line_per_image() {
     let tmp = tempfile::tempdir().unwrap();
     let model = model_b(tmp.path());
-    let o = run(deepfake()
-        .arg("classify")
-        .arg("-m")
-        .arg(&model)
-        .arg(media("grace_hopper.jpg"))
-        .arg(tmp.path().join("nope.png"))
-        .arg("--json"));
-    assert_eq!(o.status.code(), Some(1), "one image is missing");
+    let bad = tmp.path().join("bad.png");
+    std::fs::write(&bad, "not a picture").unwrap();
+    let o =
+        run(deepfake().arg("classify").arg("-m").arg(&model).arg(media("grace_hopper.jpg")).arg(&bad).arg("--json"));
+    assert_eq!(o.status.code(), Some(1), "one image does not decode");
     let lines: Vec<Value> =
         String::from_utf8(o.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 2);

@@ -7,20 +7,27 @@ use burn::prelude::*;
 use clap::Args;
 use serde::Serialize;
 
-use super::{checked, DeviceArgs, ModelArgs};
+use super::{checked, expand_stdin, note_skipped, DeviceArgs, ModelArgs};
 use deepfake_detector::config;
 use deepfake_detector::device::{run_on, BackendTask};
 use deepfake_detector::imaging::crop::prepare_crop;
 use deepfake_detector::imaging::load::load_rgb;
+use deepfake_detector::infer::inputs::collect_files;
 use deepfake_detector::model::classifier::{sigmoid, Scorer};
 use deepfake_detector::model::fused::FusedOps;
 use deepfake_detector::weights::classifier::{load_classifier, resolve_arch};
 
 #[derive(Args, Debug)]
+#[command(after_help = "The probability is the model's estimate that the face is fake (0 = real, 1 = fake); the \
+solution called a video FAKE at 0.5 or more. The logit is its log-odds (probability = 1 / (1 + e^-logit)).")]
 pub struct ClassifyArgs {
-    /// Face-crop images (PNG or JPEG), e.g. crops written by `deepfake detect`.
+    /// Face-crop images (PNG or JPEG), or folders of them, e.g. those written by `deepfake detect --crops DIR`
+    /// (its index.json is skipped); `-` reads one path per line from stdin.
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
+    /// Search folders recursively.
+    #[arg(long, short)]
+    pub recursive: bool,
     #[command(flatten)]
     pub model: ModelArgs,
     /// Input side: crops are resized isotropically to this size and zero-padded to a square (default: the
@@ -30,7 +37,8 @@ pub struct ClassifyArgs {
     /// Crops per forward pass.
     #[arg(long, default_value_t = 8, value_parser = checked(|v| config::in_range("batch_size", v, 1..=config::MAX_BATCH)))]
     pub batch_size: usize,
-    /// One JSON object per line: {"image", "logit", "probability"} or {"image", "error"}.
+    /// One JSON object per line: {"image", "logit", "probability"} or {"image", "error"}. Without it, a header
+    /// line then `probability<TAB>logit<TAB>image` per image.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -46,6 +54,7 @@ enum Line {
 
 struct Classify<'a> {
     args: &'a ClassifyArgs,
+    images: Vec<PathBuf>,
 }
 
 impl BackendTask for Classify<'_> {
@@ -58,8 +67,8 @@ impl BackendTask for Classify<'_> {
         let size = args.size.unwrap_or(loaded.config.input_size as u32);
         let name = args.model.model.display().to_string();
         let scorer = Scorer::new(name, loaded.model, size, device).with_batch_size(args.batch_size);
-        let mut lines = Vec::with_capacity(args.images.len());
-        for chunk in args.images.chunks(scorer.batch_size) {
+        let mut lines = Vec::with_capacity(self.images.len());
+        for chunk in self.images.chunks(scorer.batch_size) {
             // Unreadable images are reported in place; the readable ones go through the model together.
             let mut crops = Vec::new();
             let mut slots = Vec::new();
@@ -87,7 +96,13 @@ impl BackendTask for Classify<'_> {
 }
 
 pub fn run(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
-    let lines = run_on(args.device.device, args.device.precision, Classify { args: &args })??;
+    let listed = collect_files(&expand_stdin(&args.images)?, args.recursive, &[])?;
+    note_skipped(&listed.skipped);
+    let images = listed.jobs.into_iter().map(|j| j.path).collect();
+    let lines = run_on(args.device.device, args.device.precision, Classify { args: &args, images })??;
+    if !args.json {
+        println!("probability\tlogit\timage");
+    }
     let mut failed = false;
     for line in &lines {
         if args.json {

@@ -9,26 +9,40 @@ use clap::Args;
 use image::{Rgb, RgbImage};
 use serde::Serialize;
 
-use super::{checked, DetectorArgs, DeviceArgs};
+use anyhow::Context;
+
+use super::{checked, expand_stdin, note_skipped, DetectorArgs, DeviceArgs};
 use deepfake_detector::atomic::write_atomic;
 use deepfake_detector::config;
 use deepfake_detector::device::{run_on, BackendTask};
+use deepfake_detector::face::select::DFDC_MAX_FACES;
+use deepfake_detector::face::select_faces;
 use deepfake_detector::face::{Detector, Face};
+use deepfake_detector::imaging::crop::cut;
 use deepfake_detector::imaging::load::decode_rgb;
+use deepfake_detector::infer::inputs::collect_files;
 use deepfake_detector::infer::Status;
 use deepfake_detector::video::{read_frames, SampleOptions};
 
 #[derive(Args, Debug)]
 pub struct DetectArgs {
-    /// Images (PNG, JPEG, …) and videos.
+    /// Images (PNG, JPEG, …), videos, or folders of them; `-` reads one path per line from stdin.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
+    /// Search folders recursively.
+    #[arg(long, short)]
+    pub recursive: bool,
     /// One JSON object per input: {"input", "frames": [{"index", "faces": [{"box", "score", "landmarks"}]}]}.
     #[arg(long)]
     pub json: bool,
-    /// Write a PNG per frame with boxes and landmarks drawn into this folder.
+    /// Write a PNG per frame with boxes and landmarks drawn into this folder (`<input>.png`, `<input>_f<frame>.png`;
+    /// inputs with the same file name get `-2`, `-3`, … so none overwrites another).
     #[arg(long, value_name = "DIR")]
     pub annotate: Option<PathBuf>,
+    /// Write the face crops exactly as `infer` cuts them (the solution's ⅓ margins, the 127-face cap) as PNG
+    /// into this folder, with an `index.json` saying where each came from; `deepfake classify DIR` scores them.
+    #[arg(long, value_name = "DIR")]
+    pub crops: Option<PathBuf>,
     /// Frames sampled from a video, evenly spaced, as `infer` does (1 to 1024).
     #[arg(long, default_value_t = 32, value_parser = checked(|v| config::in_range("frames", v, 1..=config::MAX_FRAMES)))]
     pub frames: usize,
@@ -96,28 +110,97 @@ fn draw(img: &mut RgbImage, faces: &[Face]) {
     }
 }
 
-fn annotate(dir: &Path, input: &Path, name: String, frame: &RgbImage, faces: &[Face]) -> anyhow::Result<()> {
-    let mut img = frame.clone();
-    draw(&mut img, faces);
-    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "input".into());
+fn write_png(path: &Path, img: &RgbImage) -> anyhow::Result<()> {
     let mut png = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
-    write_atomic(&dir.join(format!("{stem}{name}.png")), &png)?;
-    Ok(())
+    write_atomic(path, &png).with_context(|| format!("writing {}", path.display()))
+}
+
+fn annotate(dir: &Path, stem: &str, name: String, frame: &RgbImage, faces: &[Face]) -> anyhow::Result<()> {
+    let mut img = frame.clone();
+    draw(&mut img, faces);
+    write_png(&dir.join(format!("{stem}{name}.png")), &img)
+}
+
+/// One crop in `index.json`.
+#[derive(Serialize)]
+struct CropEntry {
+    /// The PNG's file name in the crops folder.
+    crop: String,
+    input: String,
+    /// Frame index in the video (0 for an image).
+    frame: u64,
+    /// Detector box in full-frame pixels.
+    #[serde(rename = "box")]
+    bbox: [f32; 4],
+    score: f32,
+    /// The cut rectangle `[x0, y0, x1, y1]` (end-exclusive), the box with the solution's margins.
+    rect: [u32; 4],
+}
+
+/// File stems, one per input, unique: a second `clip.mp4` from another folder becomes `clip-2`.
+fn unique_stems(inputs: &[PathBuf]) -> Vec<String> {
+    let mut used = std::collections::BTreeSet::new();
+    inputs
+        .iter()
+        .map(|p| {
+            let stem = p.file_stem().map_or_else(|| "input".into(), |s| s.to_string_lossy().into_owned());
+            let mut name = stem.clone();
+            let mut n = 1;
+            while !used.insert(name.clone()) {
+                n += 1;
+                name = format!("{stem}-{n}");
+            }
+            name
+        })
+        .collect()
 }
 
 struct Detect<'a> {
     args: &'a DetectArgs,
+    inputs: Vec<PathBuf>,
 }
 
 impl Detect<'_> {
-    fn one<B: Backend>(&self, detector: &Detector<B>, input: &Path) -> anyhow::Result<Output> {
+    /// Cuts the selected faces as `infer` does and writes them with their index entries.
+    fn crops(
+        &self,
+        input: &Path,
+        stem: &str,
+        frames: &[(u64, &RgbImage)],
+        detections: &[Vec<Face>],
+        scale: f32,
+        index: &mut Vec<CropEntry>,
+    ) -> anyhow::Result<()> {
+        let Some(dir) = &self.args.crops else { return Ok(()) };
+        let sizes: Vec<(u32, u32)> = frames.iter().map(|(_, f)| f.dimensions()).collect();
+        let selection = select_faces(&sizes, detections, scale, DFDC_MAX_FACES);
+        for sel in selection {
+            for (k, face) in sel.faces.iter().enumerate() {
+                let (frame, image) = frames[face.frame];
+                let crop = format!("{stem}_f{frame:05}_{k}.png");
+                write_png(&dir.join(&crop), &cut(image, face.crop))?;
+                let input = input.display().to_string();
+                index.push(CropEntry { crop, input, frame, bbox: face.bbox, score: face.score, rect: face.crop });
+            }
+        }
+        Ok(())
+    }
+
+    fn one<B: Backend>(
+        &self,
+        detector: &Detector<B>,
+        input: &Path,
+        stem: &str,
+        index: &mut Vec<CropEntry>,
+    ) -> anyhow::Result<Output> {
         let name = input.display().to_string();
         if let Some(img) = read_image(input) {
             let faces = detector.detect(std::slice::from_ref(&img)).remove(0);
             if let Some(dir) = &self.args.annotate {
-                annotate(dir, input, String::new(), &img, &faces)?;
+                annotate(dir, stem, String::new(), &img, &faces)?;
             }
+            self.crops(input, stem, &[(0, &img)], std::slice::from_ref(&faces), 1.0, index)?;
             return Ok(Output::Found { input: name, kind: "image", frames: vec![FrameFaces { index: 0, faces }] });
         }
         let options = SampleOptions { frames: self.args.frames, ..SampleOptions::default() };
@@ -130,11 +213,13 @@ impl Detect<'_> {
         }
         // The solution detects on half-size frames and doubles the boxes (dfdc-solution.md §5.3).
         let found = detector.detect(&video.halves);
+        let full: Vec<(u64, &RgbImage)> = video.frames.iter().map(|f| (f.index, &f.image)).collect();
+        self.crops(input, stem, &full, &found, 2.0, index)?;
         let mut frames = Vec::new();
         for (frame, faces) in video.frames.iter().zip(found) {
             let faces: Vec<Face> = faces.iter().map(|f| scale_face(f, 2.0)).collect();
             if let Some(dir) = &self.args.annotate {
-                annotate(dir, input, format!("_f{:05}", frame.index), &frame.image, &faces)?;
+                annotate(dir, stem, format!("_f{:05}", frame.index), &frame.image, &faces)?;
             }
             frames.push(FrameFaces { index: frame.index, faces });
         }
@@ -147,12 +232,46 @@ impl BackendTask for Detect<'_> {
 
     fn run<B: Backend>(self, device: Device<B>) -> Self::Output {
         let detector = self.args.detector.detector::<B>(&device, self.args.device.device)?;
-        self.args.inputs.iter().map(|input| self.one(&detector, input)).collect()
+        let stems = unique_stems(&self.inputs);
+        let mut index = Vec::new();
+        let outputs = self
+            .inputs
+            .iter()
+            .zip(&stems)
+            .map(|(input, stem)| self.one(&detector, input, stem, &mut index))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if let Some(dir) = &self.args.crops {
+            let mut json = serde_json::to_vec_pretty(&index)?;
+            json.push(b'\n');
+            write_atomic(&dir.join("index.json"), &json)
+                .with_context(|| format!("writing {}/index.json", dir.display()))?;
+        }
+        Ok(outputs)
     }
 }
 
+/// A folder output: not a file, and creatable (made now, so that the first PNG does not fail after the work).
+fn check_folder(flag: &str, dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        anyhow::bail!("{flag} {}: exists and is not a folder", dir.display());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("{flag} {}: cannot create the folder", dir.display()))?;
+    tempfile::tempfile_in(dir).with_context(|| format!("{flag} {}: cannot write in the folder", dir.display()))?;
+    Ok(())
+}
+
 pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
-    let outputs = run_on(args.device.device, args.device.precision, Detect { args: &args })??;
+    for (flag, dir) in [("--annotate", &args.annotate), ("--crops", &args.crops)] {
+        if let Some(dir) = dir {
+            check_folder(flag, dir)?;
+        }
+    }
+    let mut skip = Vec::new();
+    skip.extend(args.crops.as_ref().map(|d| d.join("index.json")));
+    let listed = collect_files(&expand_stdin(&args.inputs)?, args.recursive, &skip)?;
+    note_skipped(&listed.skipped);
+    let inputs = listed.jobs.into_iter().map(|j| j.path).collect();
+    let outputs = run_on(args.device.device, args.device.precision, Detect { args: &args, inputs })??;
     let mut failed = false;
     for out in &outputs {
         if args.json {
@@ -182,6 +301,9 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(dir) = &args.annotate {
         eprintln!("annotated frames written to {}", dir.display());
+    }
+    if let Some(dir) = &args.crops {
+        eprintln!("face crops and index.json written to {}", dir.display());
     }
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

@@ -1,45 +1,63 @@
-//! `deepfake infer`: videos in, `submission.csv` and a report out (predict_folder.py, dfdc-solution.md §5).
+//! `deepfake infer`: videos in, `submission.csv`, a report and a verdict table out (predict_folder.py,
+//! dfdc-solution.md §5).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
 use burn::prelude::*;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{checked, DetectorArgs, DeviceArgs};
-use deepfake_detector::atomic::write_atomic;
+use super::output::{check_output, one_stdout, Target};
+use super::progress::Progress;
+use super::{checked, expand_stdin, note_skipped, verdict, DetectorArgs, DeviceArgs, Format};
 use deepfake_detector::config;
 use deepfake_detector::device::{run_on, BackendTask, DeviceSpec, Precision};
-use deepfake_detector::infer::inputs::{collect_models, collect_videos};
-use deepfake_detector::infer::report::{fingerprint, resumable, submission_csv, FileStamp, Journal, Report, Summary};
-use deepfake_detector::infer::{Event, InferOptions, Runner, VideoJob, VideoResult};
+use deepfake_detector::infer::inputs::{collect_inputs, collect_models};
+use deepfake_detector::infer::report::{
+    fingerprint, resumable, submission_csv, FileStamp, Journal, ModelRecord, Report, Summary,
+};
+use deepfake_detector::infer::{InferOptions, Runner, VideoJob, VideoResult};
 use deepfake_detector::model::classifier::Scorer;
 use deepfake_detector::model::fused::FusedOps;
 use deepfake_detector::video::SampleOptions;
 use deepfake_detector::weights::classifier::{load_classifier, resolve_arch};
+use deepfake_detector::weights::file::sha256_file;
 
 #[derive(Args, Debug)]
+#[command(after_help = super::PROBABILITY_HELP)]
 pub struct InferArgs {
-    /// Videos, or folders of videos (every file in them, sorted; files that are not videos are reported).
+    /// Videos, or folders of videos (files that are plainly not media, such as metadata.json, are listed as
+    /// skipped); `-` reads one path per line from stdin. A path that does not exist stops the run before any work.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
+    /// Search folders recursively (DFDC's dfdc_train_part_N/ layout); files are named by their path in the folder.
+    #[arg(long, short)]
+    pub recursive: bool,
     /// A classifier: a .bpk from `deepfake import`, an original DFDC checkpoint, or a folder of them. Repeat for
     /// an ensemble; the video score is the mean of the models' scores.
     #[arg(long = "model", short = 'm', required = true)]
     pub models: Vec<PathBuf>,
+    /// In a model folder, drop files that are not weight files with a warning, instead of stopping.
+    #[arg(long)]
+    pub skip_bad_models: bool,
     /// Architecture of original checkpoints whose layout matches no tf_efficientnet_b0…b7.
     #[arg(long)]
     pub arch: Option<String>,
-    /// The submission CSV (`filename,label`).
+    /// The submission CSV (`filename,label`); `-` writes it to stdout.
     #[arg(long, short, default_value = "submission.csv")]
     pub out: PathBuf,
-    /// A JSON report: per video status, frames, faces, per-frame and per-model scores, time per stage.
+    /// A JSON report: per video status, frames, faces, per-frame and per-model scores, time per stage, and the
+    /// models (architecture, input size, sha256); `-` writes it to stdout.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// `auto`: the verdict table on stderr at the end; `table`: on stdout.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub format: Format,
     /// Frames sampled per video, evenly spaced (1 to 1024).
     #[arg(long, default_value_t = 32, value_parser = checked(|v| config::in_range("frames", v, 1..=config::MAX_FRAMES)))]
     pub frames: usize,
@@ -70,7 +88,7 @@ pub struct InferArgs {
     /// Ignore the journal of an interrupted run and start again.
     #[arg(long)]
     pub no_resume: bool,
-    /// No progress bar.
+    /// Nothing on stderr but errors: no progress, no model list, no verdict table.
     #[arg(long, short)]
     pub quiet: bool,
     #[command(flatten)]
@@ -84,24 +102,51 @@ struct Infer<'a> {
     models: &'a [PathBuf],
     jobs: Vec<VideoJob>,
     options: InferOptions,
-    progress: ProgressBar,
+    progress: &'a mut Progress,
     journal: Journal,
+    stop: Arc<AtomicBool>,
 }
 
+/// Results of this run, the models as loaded, and whether Ctrl-C stopped it.
+type Outcome = (Vec<VideoResult>, Vec<ModelRecord>, bool);
+
 impl BackendTask for Infer<'_> {
-    type Output = anyhow::Result<Vec<VideoResult>>;
+    type Output = anyhow::Result<Outcome>;
 
     fn run<B: FusedOps>(mut self, device: Device<B>) -> Self::Output {
         let arch = self.args.arch.as_deref().map(resolve_arch).transpose()?;
-        let mut scorers = Vec::new();
-        for path in self.models {
-            self.progress.set_message(format!("loading {}", path.display()));
+        let (mut scorers, mut records) = (Vec::new(), Vec::new());
+        let n = self.models.len();
+        for (i, path) in self.models.iter().enumerate() {
+            let mb = std::fs::metadata(path).map_or(0.0, |m| m.len() as f64 / 1e6);
+            self.progress.busy(format!("loading model {}/{n}: {} ({mb:.1} MB)", i + 1, path.display()));
             let loaded = load_classifier::<B>(path, arch.as_ref(), &device)?;
             let size = loaded.config.input_size as u32;
+            let record = ModelRecord {
+                path: path.display().to_string(),
+                arch: loaded.config.encoder.name.clone(),
+                input_size: size,
+                parameters: super::inspect::parameters(&loaded.model),
+                sha256: sha256_file(path)?,
+            };
+            if !self.args.quiet {
+                self.progress.note(format!(
+                    "model {}/{n}: {}: {}, input {size}×{size}, {:.2} M parameters, sha256 {}",
+                    i + 1,
+                    record.path,
+                    record.arch,
+                    record.parameters as f64 / 1e6,
+                    &record.sha256[..12]
+                ));
+            }
+            records.push(record);
             scorers.push(
                 Scorer::new(path.display().to_string(), loaded.model, size, device.clone())
                     .with_batch_size(self.options.batch_size),
             );
+            if self.stop.load(Ordering::SeqCst) {
+                return Ok((Vec::new(), records, true));
+            }
         }
         let runner = Runner {
             detector: self.args.detector.detector::<B>(&device, self.args.device.device)?,
@@ -110,32 +155,83 @@ impl BackendTask for Infer<'_> {
         };
         let stamps: BTreeMap<String, Option<FileStamp>> =
             self.jobs.iter().map(|j| (j.file.clone(), FileStamp::of(&j.path))).collect();
-        let progress = self.progress.clone();
-        let mut on_event = |event: Event<'_>| match event {
-            Event::Started { file } => progress.set_message(file.to_string()),
-            Event::Scored { file, model, models } if models > 1 => {
-                progress.set_message(format!("{file} (model {}/{models})", model + 1))
-            }
-            Event::Finished(_) => progress.inc(1),
-            _ => {}
-        };
+        self.progress.start();
+        let progress = &mut *self.progress;
         let mut results = Vec::new();
         let journal = &mut self.journal;
-        runner.run_all(std::mem::take(&mut self.jobs), &mut on_event, |result| {
+        let stop = &self.stop;
+        let outcome = runner.run_all(std::mem::take(&mut self.jobs), &mut |e| progress.event(e), |result| {
             journal.append(stamps[&result.file].clone(), &result).context("writing the journal")?;
             results.push(result);
+            if stop.load(Ordering::SeqCst) {
+                return Err(anyhow::Error::new(InterruptedError));
+            }
             anyhow::Ok(())
-        })?;
-        Ok(results)
+        });
+        match outcome {
+            Ok(()) => Ok((results, records, false)),
+            Err(e) if e.is::<InterruptedError>() => Ok((results, records, true)),
+            Err(e) => Err(e),
+        }
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted")]
+struct InterruptedError;
+
+/// Ctrl-C: the first ends the run after the video in progress (journaled, so a rerun resumes); a second ends the
+/// process at once.
+fn on_ctrl_c(quiet: bool) -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let installed = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("\ninterrupted; rerun the same command to resume");
+            std::process::exit(130);
+        }
+        if !quiet {
+            eprintln!("\nstopping after the current video (Ctrl-C again to stop now)");
+        }
+    });
+    if let Err(e) = installed {
+        eprintln!("warning: Ctrl-C will not stop cleanly: {e}");
+    }
+    stop
+}
+
+/// The thresholds as typed: an f32 becomes the shortest decimal that reads back as it (0.7, not
+/// 0.699999988079071), as JSON numbers are f64.
+fn as_typed(v: f32) -> serde_json::Value {
+    v.to_string().parse::<f64>().map_or(serde_json::Value::Null, serde_json::Value::from)
 }
 
 pub fn run(args: InferArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let models = collect_models(&args.models)?;
-    let mut skip = vec![args.out.clone(), Journal::path_for(&args.out)];
-    skip.extend(args.report.clone());
-    let jobs = collect_videos(&args.inputs, &skip)?;
+    // Everything that can be checked is checked before any work: outputs, models, inputs.
+    let out = check_output("--out", &args.out)?;
+    let report_target = args.report.as_deref().map(|p| check_output("--report", p)).transpose()?;
+    let table_target = Target::Stdout;
+    let mut outputs = vec![("--out", &out)];
+    outputs.extend(report_target.as_ref().map(|t| ("--report", t)));
+    if args.format == Format::Table {
+        outputs.push(("--format table", &table_target));
+    }
+    one_stdout(&outputs)?;
+    let (models, bad_models) = collect_models(&args.models, args.skip_bad_models)?;
+    for bad in &bad_models {
+        eprintln!("WARNING: skipping {}: {} (--skip-bad-models)", bad.path.display(), bad.reason.as_str());
+    }
+    let inputs = expand_stdin(&args.inputs)?;
+    // The run's own outputs are never inputs, even when they sit in an input folder.
+    let journal_path = Journal::path_for(out.path().unwrap_or(Path::new("deepfake-stdout.csv")));
+    let mut skip = vec![journal_path.clone()];
+    skip.extend(out.path().map(Path::to_path_buf));
+    skip.extend(report_target.as_ref().and_then(|t| t.path()).map(Path::to_path_buf));
+    let listed = collect_inputs(&inputs, args.recursive, &skip)?;
+    if !args.quiet {
+        note_skipped(&listed.skipped);
+    }
     let options = InferOptions {
         sample: SampleOptions {
             frames: args.frames,
@@ -153,7 +249,7 @@ pub fn run(args: InferArgs) -> anyhow::Result<ExitCode> {
     options.validate()?;
     let pnet_batch = args.detector.pnet_batch(args.device.device);
     // Everything that can change a row of the CSV or the report; a resumed run only keeps rows of the same setup.
-    let settings = serde_json::json!({
+    let mut settings = serde_json::json!({
         "tool": env!("CARGO_PKG_VERSION"),
         "options": options,
         "mtcnn": args.detector.mtcnn.as_ref().map_or_else(|| "built-in".to_string(), |p| p.display().to_string()),
@@ -163,67 +259,70 @@ pub fn run(args: InferArgs) -> anyhow::Result<ExitCode> {
         "arch": args.arch,
         "models": models.iter().map(|m| m.display().to_string()).collect::<Vec<_>>(),
     });
+    settings["options"]["detector"]["thresholds"] = args.detector.thresholds.iter().map(|&t| as_typed(t)).collect();
     let mut weight_files: Vec<&Path> = models.iter().map(PathBuf::as_path).collect();
     weight_files.extend(args.detector.mtcnn.as_deref());
 
     // Resume: videos finished by an interrupted run with the same models and settings, and unchanged since.
-    let journal_path = Journal::path_for(&args.out);
     let fp = fingerprint(&settings, &weight_files);
     let previous = if args.no_resume { BTreeMap::new() } else { Journal::load(&journal_path, &fp) };
-    let (kept, todo) = resumable(previous, jobs);
-    let journal = Journal::create(&journal_path, &fp, &kept).context("creating the journal")?;
-
-    let progress = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(todo.len() as u64) };
-    progress.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} videos, eta {eta} {msg}")
-            .expect("valid template"),
-    );
-    if !kept.is_empty() {
+    let (kept, todo) = resumable(previous, listed.jobs);
+    let journal = Journal::create(&journal_path, &fp, &kept)
+        .with_context(|| format!("creating the journal {}", journal_path.display()))?;
+    if !kept.is_empty() && !args.quiet {
         eprintln!("resuming: {} video(s) already done in {}", kept.len(), journal_path.display());
     }
-    let task = Infer { args: &args, models: &models, jobs: todo, options, progress: progress.clone(), journal };
-    let fresh = run_on(args.device.device, args.device.precision, task)??;
-    progress.finish_and_clear();
+
+    let stop = on_ctrl_c(args.quiet);
+    let mut progress = Progress::new(todo.len(), models.len(), args.quiet);
+    let task = Infer { args: &args, models: &models, jobs: todo, options, progress: &mut progress, journal, stop };
+    let (fresh, records, interrupted) = run_on(args.device.device, args.device.precision, task)??;
+    progress.clear();
+    if interrupted {
+        eprintln!("interrupted: {} done, rerun the same command to resume", kept.len() + fresh.len());
+        return Ok(ExitCode::from(130));
+    }
 
     let mut results: Vec<VideoResult> = kept.into_iter().map(|(_, r)| r).collect();
     results.extend(fresh);
     results.sort_by(|a, b| a.file.cmp(&b.file));
-    write_atomic(&args.out, submission_csv(&results, args.on_error).as_bytes())
-        .with_context(|| format!("writing {}", args.out.display()))?;
+    out.write("--out", submission_csv(&results, args.on_error).as_bytes())?;
     let summary = Summary::of(&results, started.elapsed().as_secs_f64());
-    if let Some(path) = &args.report {
+    if let Some(target) = &report_target {
         let report = Report {
             tool: format!("deepfake {}", env!("CARGO_PKG_VERSION")),
             ffmpeg: deepfake_detector::video::ffmpeg_versions(),
-            models: models.iter().map(|m| m.display().to_string()).collect(),
+            models: records,
             device: args.device.device.to_string(),
             settings,
             summary: summary.clone(),
             videos: results.iter().collect(),
         };
-        write_atomic(path, &serde_json::to_vec_pretty(&report)?)
-            .with_context(|| format!("writing {}", path.display()))?;
+        let mut json = serde_json::to_vec_pretty(&report)?;
+        json.push(b'\n');
+        target.write("--report", &json)?;
     }
     // Outputs are written: the journal has done its job.
     let _ = std::fs::remove_file(&journal_path);
 
+    match args.format {
+        Format::Table => print!("{}", verdict::table(&results)),
+        Format::Auto if !args.quiet => eprint!("{}", verdict::table(&results)),
+        Format::Auto => {}
+    }
     let failed: usize = summary.failed.values().sum();
-    eprintln!(
-        "{} video(s): {} scored, {} not scored{}; {:.1} s (decode {:.1} s, detect {:.1} s, classify {:.1} s) -> {}",
-        summary.videos,
-        summary.ok,
-        failed,
-        if failed > 0 {
-            let counts: Vec<String> = summary.failed.iter().map(|(s, n)| format!("{s}: {n}")).collect();
-            format!(" ({})", counts.join(", "))
-        } else {
-            String::new()
-        },
-        summary.wall_s,
-        summary.decode_s,
-        summary.detect_s,
-        summary.classify_s,
-        args.out.display()
-    );
+    if !args.quiet {
+        eprintln!(
+            "{} video(s): {} scored, {} not scored; {:.1} s (decode {:.1} s, detect {:.1} s, classify {:.1} s) -> {}",
+            summary.videos,
+            summary.ok,
+            failed,
+            summary.wall_s,
+            summary.decode_s,
+            summary.detect_s,
+            summary.classify_s,
+            out.path().map_or_else(|| "stdout".to_string(), |p| p.display().to_string())
+        );
+    }
     Ok(if failed > 0 && args.on_error.is_none() { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

@@ -1,7 +1,7 @@
 //! The command line (binary side): one file per subcommand, each turning flags into a typed request for the
 //! library and printing the result. This is the only place that prints, and the only user of clap and indicatif.
 //!
-//! Exit codes: 0 success, 1 some inputs failed (each is reported), 2 the command itself could not run.
+//! Exit codes: see [`EXIT_CODES`].
 
 pub mod classify;
 pub mod detect;
@@ -10,21 +10,47 @@ pub mod import;
 pub mod infer;
 pub mod preprocess;
 pub mod synth;
+pub mod inspect;
+pub mod output;
+pub mod progress;
+pub mod verdict;
 
+use std::io::BufRead;
 use std::path::PathBuf;
 
 use std::str::FromStr;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use deepfake_detector::config::{self, ConfigError};
+use deepfake_detector::infer::inputs::Skipped;
 
 use deepfake_detector::device::{DeviceSpec, Precision};
+
+/// Shown under every `--help`.
+pub const EXIT_CODES: &str = "Exit codes:
+  0    done; every input was scored (or --on-error gave it a label)
+  1    done, but some inputs could not be scored (each is reported)
+  2    nothing was done: a bad argument, a missing input or model, an output that cannot be written
+  130  interrupted (Ctrl-C); finished videos are kept, rerun the same command to resume";
+
+/// Under `infer --help`: what the numbers mean.
+pub const PROBABILITY_HELP: &str = "The probability is the ensemble's estimate that the video is fake (0 = \
+certainly real, 1 = certainly fake): FAKE when it is at least 0.5, the decision threshold the solution was scored \
+with. Kaggle scored the probabilities themselves with log loss, which rewards calibrated values and punishes \
+confident mistakes without bound (a 0.99 on a real video costs far more than a 0.6).
+
+Exit codes:
+  0    done; every input was scored (or --on-error gave it a label)
+  1    done, but some inputs could not be scored (each is reported)
+  2    nothing was done: a bad argument, a missing input or model, an output that cannot be written
+  130  interrupted (Ctrl-C); finished videos are kept, rerun the same command to resume";
 
 #[derive(Parser, Debug)]
 #[command(
     name = "deepfake",
     version,
-    about = "Tells whether a video of a person has been manipulated (DFDC 2020 winner, in Rust)."
+    about = "Tells whether a video of a person has been manipulated (DFDC 2020 winner, in Rust).",
+    after_help = EXIT_CODES
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -47,6 +73,52 @@ pub enum Command {
     Preprocess(preprocess::PreprocessArgs),
     /// Make a DFDC-layout training set from real photos and videos: real clips, self-blended and swapped fakes.
     Synth(synth::SynthArgs),
+    /// What a model file holds: kind, architecture, input size, parameter count, source, sha256.
+    Inspect(inspect::InspectArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Where `infer` prints its verdict table.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// On stderr, after the run (stdout stays free for `--out -`).
+    Auto,
+    /// On stdout.
+    Table,
+}
+
+/// The inputs with each `-` replaced by the paths read from stdin, one per line (blank lines ignored).
+pub fn expand_stdin(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut read = false;
+    for input in inputs {
+        if input.as_os_str() != "-" {
+            out.push(input.clone());
+            continue;
+        }
+        if std::mem::replace(&mut read, true) {
+            anyhow::bail!("`-` (read paths from stdin) given twice");
+        }
+        for line in std::io::stdin().lock().lines() {
+            let line = line.map_err(|e| anyhow::anyhow!("reading paths from stdin: {e}"))?;
+            let line = line.trim_end_matches('\r');
+            if !line.trim().is_empty() {
+                out.push(PathBuf::from(line));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Lists what the inputs held that is not worked on, once per file or folder.
+pub fn note_skipped(skipped: &[Skipped]) {
+    for s in skipped {
+        eprintln!("skipped {}: {}", s.path.display(), s.reason.as_str());
+    }
 }
 
 /// Where the networks run.

@@ -75,11 +75,25 @@ pub struct Report<'a> {
     /// The FFmpeg libraries that decoded the videos.
     pub ffmpeg: FfmpegVersions,
     /// Models in the order of every `per_model` and `probabilities` list.
-    pub models: Vec<String>,
+    pub models: Vec<ModelRecord>,
     pub device: String,
     pub settings: serde_json::Value,
     pub summary: Summary,
     pub videos: Vec<&'a VideoResult>,
+}
+
+/// A model of the ensemble as the report records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRecord {
+    /// As given (or found in a `--model` folder).
+    pub path: String,
+    /// The encoder's name (`tf_efficientnet_b7`, or a custom config's).
+    pub arch: String,
+    /// Side of the square input the model runs at.
+    pub input_size: u32,
+    pub parameters: usize,
+    /// Of the file itself.
+    pub sha256: String,
 }
 
 /// Size and modification time, so that a resumed run redoes a video that changed since.
