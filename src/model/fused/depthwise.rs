@@ -215,9 +215,20 @@ fn plane_body<const FMA: bool>(
     if stride == 1 && ow < NARROW {
         return narrow_plane::<FMA>(level, shape, input, weight, bias, act, out, want_sum);
     }
-    // Even and odd columns of one input row (stride 2 only).
-    let mut even = vec![0f32; if stride == 2 { width.div_ceil(2) } else { 0 }];
-    let mut odd = vec![0f32; if stride == 2 { width / 2 } else { 0 }];
+    // Even and odd columns of every input row (stride 2 only), split once per plane.
+    let (we, wo) = if stride == 2 { (width.div_ceil(2), width / 2) } else { (0, 0) };
+    let mut even = vec![0f32; we * height];
+    let mut odd = vec![0f32; wo * height];
+    if stride == 2 {
+        for (y, row) in input.chunks_exact(width).enumerate() {
+            for (j, pair) in row.chunks(2).enumerate() {
+                even[y * we + j] = pair[0];
+                if let Some(&v) = pair.get(1) {
+                    odd[y * wo + j] = v;
+                }
+            }
+        }
+    }
     let mut sum = 0f32;
     for (oy, row) in out.chunks_exact_mut(ow).enumerate().take(oh) {
         row.fill(bias);
@@ -240,17 +251,12 @@ fn plane_body<const FMA: bool>(
                     }
                 }
                 2 => {
-                    for (j, &v) in src.iter().enumerate() {
-                        if j % 2 == 0 {
-                            even[j / 2] = v;
-                        } else {
-                            odd[j / 2] = v;
-                        }
-                    }
+                    let iy = iy as usize;
+                    let (ev, od) = (&even[iy * we..(iy + 1) * we], &odd[iy * wo..(iy + 1) * wo]);
                     for (kw, &w) in taps.iter().enumerate() {
                         // Input column 2·ox + t = 2·(ox + half) + parity.
                         let t = kw as isize - left as isize;
-                        let (half, part) = (t.div_euclid(2), if t.rem_euclid(2) == 0 { &even } else { &odd });
+                        let (half, part) = (t.div_euclid(2), if t.rem_euclid(2) == 0 { ev } else { od });
                         let (lo, hi) = valid_range(half, part.len(), ow);
                         if lo < hi {
                             let s0 = (lo as isize + half) as usize;
