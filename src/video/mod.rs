@@ -80,7 +80,8 @@ pub struct SampleOptions {
 
 /// How the wanted frames are reached. Seeking gives the same frames as the single pass: the decoder starts at the
 /// keyframe before each wanted frame and decodes forward (`decode.rs`, `plan_seeks`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SeekMode {
     /// Seek where it pays: wanted frames on average 32 or more frames apart and a plan that decodes at most half
     /// the frames of the single pass (a long file); otherwise the original's single pass.
