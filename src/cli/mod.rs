@@ -8,11 +8,11 @@ pub mod detect;
 pub mod eval;
 pub mod import;
 pub mod infer;
-pub mod preprocess;
-pub mod synth;
 pub mod inspect;
 pub mod output;
+pub mod preprocess;
 pub mod progress;
+pub mod synth;
 pub mod verdict;
 
 use std::io::BufRead;

@@ -76,8 +76,13 @@ pub trait FusedOps: Backend {
 // The other backends keep the composed defaults. `Autodiff` of any backend differentiates through them.
 impl<B, C> FusedOps for burn::backend::Autodiff<B, C> where Self: Backend {}
 
+// Concrete element types (those `device.rs` runs): a generic impl would need burn-cubecl's element bounds.
 #[cfg(feature = "cuda")]
-impl<F, I> FusedOps for burn::backend::Cuda<F, I> where Self: Backend {}
+impl FusedOps for burn::backend::Cuda<f32, i32> {}
+#[cfg(feature = "cuda")]
+impl FusedOps for burn::backend::Cuda<burn::tensor::f16, i32> {}
+#[cfg(feature = "cuda")]
+impl FusedOps for burn::backend::Cuda<burn::tensor::bf16, i32> {}
 
 #[cfg(feature = "tch")]
 impl<E> FusedOps for burn::backend::LibTorch<E> where Self: Backend {}
