@@ -237,21 +237,16 @@ pub fn probe(path: impl AsRef<Path>) -> Result<VideoInfo, VideoError> {
     Ok(opened.info)
 }
 
-/// Samples `options.frames` evenly spaced frames in one sequential decode pass (see the module docs), or by seeking
-/// to the keyframe before far-apart wanted frames (same frames, see [`SeekMode`]).
-///
-/// Returns at least one frame or an error; never panics on any input. A frame count larger than the frames that
-/// actually decode gives fewer frames (`end == StreamEnd::EndOfStream`), as in the original.
-pub fn sample_frames(path: impl AsRef<Path>, options: &SampleOptions) -> Result<SampledVideo, VideoError> {
-    let path = path.as_ref();
+/// Opens `path` for decoding after the checks every reader shares: the file-size and frame-pixel limits of
+/// `options`, and a decoder for the stream's codec.
+fn open_checked(path: &Path, options: &SampleOptions) -> Result<decode::Opened, VideoError> {
     init();
     let too_large = |what, actual, limit| VideoError::TooLarge { path: path.to_path_buf(), what, actual, limit };
-
     let bytes = decode::file_size(path)?;
     if let Some(limit) = options.max_file_bytes.filter(|&l| bytes > l) {
         return Err(too_large(SizeLimit::FileBytes, bytes, limit));
     }
-    let mut opened = decode::open(path)?;
+    let opened = decode::open(path)?;
     let pixels = u64::from(opened.info.width) * u64::from(opened.info.height);
     if let Some(limit) = options.max_pixels.filter(|&l| pixels > l) {
         return Err(too_large(SizeLimit::FramePixels, pixels, limit));
@@ -259,6 +254,17 @@ pub fn sample_frames(path: impl AsRef<Path>, options: &SampleOptions) -> Result<
     if ffmpeg::codec::decoder::find(opened.codec_id).is_none() {
         return Err(VideoError::UnsupportedCodec { path: path.to_path_buf(), codec: opened.info.codec.clone() });
     }
+    Ok(opened)
+}
+
+/// Samples `options.frames` evenly spaced frames in one sequential decode pass (see the module docs), or by seeking
+/// to the keyframe before far-apart wanted frames (same frames, see [`SeekMode`]).
+///
+/// Returns at least one frame or an error; never panics on any input. A frame count larger than the frames that
+/// actually decode gives fewer frames (`end == StreamEnd::EndOfStream`), as in the original.
+pub fn sample_frames(path: impl AsRef<Path>, options: &SampleOptions) -> Result<SampledVideo, VideoError> {
+    let path = path.as_ref();
+    let mut opened = open_checked(path, options)?;
     decode::resolve_frame_count(path, &mut opened)?;
     let Some(frame_count) = opened.info.frame_count else {
         return Err(VideoError::NoFrames {

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::{decode, SampleOptions, SampledFrame, SizeLimit, StreamEnd, VideoError, VideoInfo};
+use super::{decode, SampleOptions, SampledFrame, StreamEnd, VideoError, VideoInfo};
 
 /// What a [`for_each_frame`] pass saw.
 #[derive(Debug, Clone)]
@@ -28,20 +28,7 @@ pub fn for_each_frame(
     mut sink: impl FnMut(SampledFrame) -> bool,
 ) -> Result<StreamSummary, VideoError> {
     let path = path.as_ref();
-    super::init();
-    let too_large = |what, actual, limit| VideoError::TooLarge { path: path.to_path_buf(), what, actual, limit };
-    let bytes = decode::file_size(path)?;
-    if let Some(limit) = options.max_file_bytes.filter(|&l| bytes > l) {
-        return Err(too_large(SizeLimit::FileBytes, bytes, limit));
-    }
-    let mut opened = decode::open(path)?;
-    let pixels = u64::from(opened.info.width) * u64::from(opened.info.height);
-    if let Some(limit) = options.max_pixels.filter(|&l| pixels > l) {
-        return Err(too_large(SizeLimit::FramePixels, pixels, limit));
-    }
-    if ffmpeg_next::codec::decoder::find(opened.codec_id).is_none() {
-        return Err(VideoError::UnsupportedCodec { path: path.to_path_buf(), codec: opened.info.codec.clone() });
-    }
+    let mut opened = super::open_checked(path, options)?;
     let pass = decode::decode_every(&mut opened, every, options.threads, options.max_pixels, &mut sink)
         .map_err(|reason| VideoError::Unreadable { path: path.to_path_buf(), reason })?;
     if pass.decoded == 0 {
