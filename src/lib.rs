@@ -19,5 +19,6 @@ pub mod model;
 pub mod plots;
 pub mod preprocess;
 pub mod synth;
+pub mod train;
 pub mod video;
 pub mod weights;

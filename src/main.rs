@@ -27,6 +27,7 @@ fn main() -> ExitCode {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Train(args) => cli::train::run(args),
     };
     match result {
         Ok(code) => code,

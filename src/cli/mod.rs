@@ -13,6 +13,7 @@ pub mod output;
 pub mod preprocess;
 pub mod progress;
 pub mod synth;
+pub mod train;
 pub mod verdict;
 
 use std::io::BufRead;
@@ -73,6 +74,8 @@ pub enum Command {
     Preprocess(preprocess::PreprocessArgs),
     /// Make a DFDC-layout training set from real photos and videos: real clips, self-blended and swapped fakes.
     Synth(synth::SynthArgs),
+    /// Train a classifier with the DFDC recipe (split loss, PolyLR, SGD Nesterov) from a TOML config.
+    Train(train::TrainArgs),
     /// What a model file holds: kind, architecture, input size, parameter count, source, sha256.
     Inspect(inspect::InspectArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).

@@ -116,6 +116,9 @@ fn encode(tmp: &Path, frames: &[RgbImage], options: &EncodeOptions, width: u32, 
     enc.set_format(format::Pixel::YUV420P);
     enc.set_time_base(Rational(1, fps));
     enc.set_frame_rate(Some(Rational(fps, 1)));
+    // No B-frames: with them the first packets have negative decode times, and the mp4 written here then decodes
+    // to one frame fewer than it holds (ffprobe counts 20 of 21).
+    enc.set_max_b_frames(0);
     let mut flags = codec::Flags::BITEXACT;
     if global_header {
         flags |= codec::Flags::GLOBAL_HEADER;

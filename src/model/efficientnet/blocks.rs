@@ -95,8 +95,20 @@ pub fn batch_norm<B: Backend>(channels: usize, eps: f64, device: &B::Device) -> 
 /// SiLU as PyTorch's CPU kernel computes it, `x / (1 + exp(−x))`. On flex (Burn 0.21) element-wise maths is
 /// scalar and single-threaded, and its own `silu` (`x · sigmoid(x)`, with a branch per element) is half of B7's
 /// time; this form of three plain ops is 1.5× faster (49 → 32 ms on a 192×190×190 map).
+///
+/// Its gradient is NaN where `exp(−x)` overflows (x < −88 in f32, x < −11 in f16: `0 · ∞`), so under autodiff
+/// (training, Grad-CAM) the form `x · sigmoid(x)` is used, whose gradient is finite everywhere (Burn computes
+/// sigmoid in f32 and its backward from the output).
 pub fn silu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    if B::ad_enabled(&x.device()) {
+        return silu_train(x);
+    }
     x.clone() / (x.neg().exp() + 1.0)
+}
+
+/// SiLU for training: `x · sigmoid(x)`, finite gradient for every finite input.
+pub fn silu_train<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    x.clone() * sigmoid(x)
 }
 
 /// Convolution followed by BatchNorm; once `folded`, the BatchNorm lives inside the conv's weight and bias.
@@ -107,9 +119,39 @@ pub fn conv_bn<B: Backend>(conv: &Conv2d<B>, bn: &BatchNorm<B>, folded: bool, x:
     let y = conv.forward(x);
     if folded {
         y
+    } else if B::ad_enabled(&y.device()) {
+        batch_norm_train(bn, y)
     } else {
         bn.forward(y)
     }
+}
+
+/// BatchNorm in training mode as PyTorch computes it: normalise with the batch mean and *biased* variance, and
+/// move the running statistics towards the batch mean and the *unbiased* variance (`n/(n−1)`; Burn's own
+/// `BatchNorm` uses the biased one there, which would drift from a PyTorch-trained model's statistics).
+/// The per-channel vectors are repeated over the batch before broadcasting: flex 0.21 broadcasts a batch
+/// dimension of 1 on a slow path (burn-0.21-notes.md §3).
+pub fn batch_norm_train<B: Backend>(bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [n, c, h, w] = x.dims();
+    let count = n * h * w;
+    let per_channel = |t: Tensor<B, 4>| t.mean_dim(0).mean_dim(2).mean_dim(3); // [1, c, 1, 1]
+    let mean = per_channel(x.clone());
+    let centred = x - mean.clone().repeat_dim(0, n);
+    let var = per_channel(centred.clone().powi_scalar(2));
+    let inv_std = (var.clone() + bn.epsilon).sqrt().recip();
+    let scale = inv_std * bn.gamma.val().reshape([1, c, 1, 1]);
+    let y = centred * scale.repeat_dim(0, n) + bn.beta.val().reshape([1, c, 1, 1]).repeat_dim(0, n);
+
+    let device = y.device();
+    let m = bn.momentum;
+    let unbiased = if count > 1 { count as f64 / (count - 1) as f64 } else { 1.0 };
+    let running_mean = bn.running_mean.value_sync().to_device(&device);
+    let running_var = bn.running_var.value_sync().to_device(&device);
+    let running_mean = running_mean.mul_scalar(1.0 - m) + mean.detach().reshape([c]).mul_scalar(m);
+    let running_var = running_var.mul_scalar(1.0 - m) + var.detach().reshape([c]).mul_scalar(m * unbiased);
+    bn.running_mean.update(running_mean.detach());
+    bn.running_var.update(running_var.detach());
+    y
 }
 
 /// Returns `conv` with `bn`'s inference transform folded in: `w' = w·γ/√(σ²+ε)`, `b' = β + (b − μ)·γ/√(σ²+ε)`.
