@@ -141,8 +141,10 @@ def landmarks_step(work, meta):
                 batch_boxes, conf, landmarks = detector.detect(frame_img, landmarks=True)
                 if landmarks is None:
                     continue
-                five = np.around(landmarks[0]).astype(np.int16)
-                rect = rect_from_mtcnn(landmarks[0])
+                # facenet-pytorch 2.6 with numpy 2 returns an object array; its values are MTCNN's float32s.
+                first = np.asarray(landmarks[0]).astype(np.float32)
+                five = np.around(first).astype(np.int16)
+                rect = rect_from_mtcnn(first)
                 shape = predictor(np.ascontiguousarray(image_ori), dlib.rectangle(*rect))
                 pts = [[p.x, p.y] for p in shape.parts()]
                 out[f"{vid}/{frame}_{actor}"] = {"five": five.tolist(), "rect": list(rect), "points68": pts}

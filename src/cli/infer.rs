@@ -21,6 +21,7 @@ use deepfake_detector::infer::inputs::{collect_inputs, collect_models};
 use deepfake_detector::infer::report::{
     fingerprint, resumable, submission_csv, FileStamp, Journal, ModelRecord, Report, Summary,
 };
+use deepfake_detector::infer::shard::Shard;
 use deepfake_detector::infer::{InferOptions, Runner, VideoJob, VideoResult};
 use deepfake_detector::model::classifier::Scorer;
 use deepfake_detector::model::fused::FusedOps;
@@ -85,6 +86,10 @@ pub struct InferArgs {
     /// Decoder threads (0: FFmpeg decides; at most 64).
     #[arg(long, default_value_t = 0, value_parser = checked(|v| config::in_range("decode_threads", v, 0usize..=64)))]
     pub decode_threads: usize,
+    /// Process only shard K of N (`1/4`, or 0-based `0/4` as Kubernetes numbers them): the videos whose name
+    /// hashes to it. The N runs' CSVs and reports join with `deepfake merge`.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
     /// Ignore the journal of an interrupted run and start again.
     #[arg(long)]
     pub no_resume: bool,
@@ -228,9 +233,16 @@ pub fn run(args: InferArgs) -> anyhow::Result<ExitCode> {
     let mut skip = vec![journal_path.clone()];
     skip.extend(out.path().map(Path::to_path_buf));
     skip.extend(report_target.as_ref().and_then(|t| t.path()).map(Path::to_path_buf));
-    let listed = collect_inputs(&inputs, args.recursive, &skip)?;
+    let mut listed = collect_inputs(&inputs, args.recursive, &skip)?;
     if !args.quiet {
         note_skipped(&listed.skipped);
+    }
+    if let Some(shard) = args.shard {
+        let all = listed.jobs.len();
+        listed.jobs.retain(|job| shard.contains(&job.file));
+        if !args.quiet {
+            eprintln!("shard {shard}: {} of {all} video(s)", listed.jobs.len());
+        }
     }
     let options = InferOptions {
         sample: SampleOptions {
@@ -259,6 +271,9 @@ pub fn run(args: InferArgs) -> anyhow::Result<ExitCode> {
         "arch": args.arch,
         "models": models.iter().map(|m| m.display().to_string()).collect::<Vec<_>>(),
     });
+    if let Some(shard) = args.shard {
+        settings["shard"] = serde_json::to_value(shard)?;
+    }
     settings["options"]["detector"]["thresholds"] = args.detector.thresholds.iter().map(|&t| as_typed(t)).collect();
     let mut weight_files: Vec<&Path> = models.iter().map(PathBuf::as_path).collect();
     weight_files.extend(args.detector.mtcnn.as_deref());

@@ -9,6 +9,7 @@ pub mod eval;
 pub mod import;
 pub mod infer;
 pub mod inspect;
+pub mod merge;
 pub mod output;
 pub mod preprocess;
 pub mod progress;
@@ -76,6 +77,8 @@ pub enum Command {
     Synth(synth::SynthArgs),
     /// Train a classifier with the DFDC recipe (split loss, PolyLR, SGD Nesterov) from a TOML config.
     Train(train::TrainArgs),
+    /// Join the CSVs and reports of `infer --shard K/N` runs into one submission (every video exactly once).
+    Merge(merge::MergeArgs),
     /// What a model file holds: kind, architecture, input size, parameter count, source, sha256.
     Inspect(inspect::InspectArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).

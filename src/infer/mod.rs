@@ -11,6 +11,7 @@ pub mod aggregate;
 pub mod inputs;
 pub mod report;
 pub mod runner;
+pub mod shard;
 pub mod strategy;
 pub mod tracks;
 

@@ -284,6 +284,9 @@ pub(super) fn landmarks<B: Backend>(
                     continue;
                 }
                 let path = data.landmarks_path(&video.id, *f, *j, suffix);
+                if path.is_file() {
+                    continue; // written by an earlier run; only the missing one of the pair is redone
+                }
                 match write_atomic(&path, &to_npy(&shape, values)) {
                     Ok(()) => report.files_written += 1,
                     Err(e) => error = Some(format!("{}: {e}", path.display())),

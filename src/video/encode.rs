@@ -116,8 +116,7 @@ fn encode(tmp: &Path, frames: &[RgbImage], options: &EncodeOptions, width: u32, 
     enc.set_format(format::Pixel::YUV420P);
     enc.set_time_base(Rational(1, fps));
     enc.set_frame_rate(Some(Rational(fps, 1)));
-    // No B-frames: with them the first packets have negative decode times, and the mp4 written here then decodes
-    // to one frame fewer than it holds (ffprobe counts 20 of 21).
+    // No B-frames: decode order is display order and no packet has a negative decode time.
     enc.set_max_b_frames(0);
     let mut flags = codec::Flags::BITEXACT;
     if global_header {
@@ -155,6 +154,11 @@ fn encode(tmp: &Path, frames: &[RgbImage], options: &EncodeOptions, width: u32, 
         let mut packet = Packet::empty();
         while enc.receive_packet(&mut packet).is_ok() {
             packet.set_stream(stream_index);
+            // Every frame lasts one tick. libx264 leaves durations at 0, and the mp4 muxer then ends its edit list
+            // at the last frame's start, marking that frame discarded (it holds 21 frames, 20 decode).
+            if packet.duration() <= 0 {
+                packet.set_duration(1);
+            }
             packet.rescale_ts(Rational(1, fps), ost_time_base);
             packet.write_interleaved(octx).map_err(at("write"))?;
         }
