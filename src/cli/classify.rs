@@ -63,9 +63,16 @@ impl BackendTask for Classify<'_> {
     fn run<B: FusedOps>(self, device: Device<B>) -> Self::Output {
         let args = self.args;
         let arch = args.model.arch.as_deref().map(resolve_arch).transpose()?;
-        let loaded = load_classifier::<B>(&args.model.model, arch.as_ref(), &device)?;
+        let path = match &args.model.model {
+            Some(path) => path.clone(),
+            None => deepfake_detector::weights::demo::demo_model_path()?,
+        };
+        let loaded = load_classifier::<B>(&path, arch.as_ref(), &device)?;
         let size = args.size.unwrap_or(loaded.config.input_size as u32);
-        let name = args.model.model.display().to_string();
+        let name = match &args.model.model {
+            Some(path) => path.display().to_string(),
+            None => deepfake_detector::weights::demo::DEMO_MODEL_NAME.to_string(),
+        };
         let scorer = Scorer::new(name, loaded.model, size, device).with_batch_size(args.batch_size);
         let mut lines = Vec::with_capacity(self.images.len());
         for chunk in self.images.chunks(scorer.batch_size) {

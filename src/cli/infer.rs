@@ -27,6 +27,7 @@ use deepfake_detector::model::classifier::Scorer;
 use deepfake_detector::model::fused::FusedOps;
 use deepfake_detector::video::SampleOptions;
 use deepfake_detector::weights::classifier::{load_classifier, resolve_arch};
+use deepfake_detector::weights::demo::{demo_model_path, DEMO_MODEL_NAME};
 use deepfake_detector::weights::file::sha256_file;
 
 #[derive(Args, Debug)]
@@ -40,8 +41,9 @@ pub struct InferArgs {
     #[arg(long, short)]
     pub recursive: bool,
     /// A classifier: a .bpk from `deepfake import`, an original DFDC checkpoint, or a folder of them. Repeat for
-    /// an ensemble; the video score is the mean of the models' scores.
-    #[arg(long = "model", short = 'm', required = true)]
+    /// an ensemble; the video score is the mean of the models' scores. Default: the built-in demo model
+    /// (models/demo.bpk, trained on synthetic data; the DFDC checkpoints are far more accurate).
+    #[arg(long = "model", short = 'm')]
     pub models: Vec<PathBuf>,
     /// In a model folder, drop files that are not weight files with a warning, instead of stopping.
     #[arg(long)]
@@ -223,7 +225,15 @@ pub fn run(args: InferArgs) -> anyhow::Result<ExitCode> {
         outputs.push(("--format table", &table_target));
     }
     one_stdout(&outputs)?;
-    let (models, bad_models) = collect_models(&args.models, args.skip_bad_models)?;
+    let (models, bad_models) = if args.models.is_empty() {
+        let demo = demo_model_path()?;
+        if !args.quiet {
+            eprintln!("no --model given: using the built-in demo model ({DEMO_MODEL_NAME}; see README, \"Models\")");
+        }
+        (vec![demo], Vec::new())
+    } else {
+        collect_models(&args.models, args.skip_bad_models)?
+    };
     for bad in &bad_models {
         eprintln!("WARNING: skipping {}: {} (--skip-bad-models)", bad.path.display(), bad.reason.as_str());
     }

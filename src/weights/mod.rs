@@ -5,6 +5,7 @@
 //! (dfdc-solution.md §8, upstream issue #25).
 
 pub mod classifier;
+pub mod demo;
 pub mod efficientnet_pytorch;
 pub mod file;
 pub mod mtcnn;
