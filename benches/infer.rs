@@ -5,6 +5,7 @@
 //!   cargo bench --bench infer                                        # 1 model, all five sample clips
 //!   BENCH_MODELS=7 BENCH_VIDEOS=single_face.mp4 cargo bench --bench infer
 //!   BENCH_FRAMES=4 BENCH_ARCH=tf_efficientnet_b0 …                   # quicker runs
+//!   BENCH_MODEL=demo cargo bench --bench infer                       # the built-in demo model (or a file)
 //!   BENCH_DEVICE=tch cargo bench --features tch --bench infer          # libtorch (or cuda with --features cuda)
 //!
 //! Prints one JSON line per video and a summary line with seconds per stage per video. Decoding here runs in
@@ -24,6 +25,8 @@ use deepfake_detector::model::classifier::ClassifierConfig;
 use deepfake_detector::model::classifier::Scorer;
 use deepfake_detector::model::efficientnet::EfficientNetConfig;
 use deepfake_detector::video::SampleOptions;
+use deepfake_detector::weights::classifier::load_classifier;
+use deepfake_detector::weights::demo::demo_model_path;
 use deepfake_detector::weights::mtcnn::shipped_mtcnn;
 
 struct Infer;
@@ -41,11 +44,21 @@ impl DeviceBench for Infer {
         let videos = std::env::var("BENCH_VIDEOS").unwrap_or_else(|_| {
             "WolfgangLanger_Pexels.mp4,single_face.mp4,face_noface.mov,noface_face.mov,no_face.mp4".into()
         });
-        let config = ClassifierConfig::dfdc(EfficientNetConfig::named(&arch).expect("known arch"));
+        // BENCH_MODEL=demo (the built-in model) or a model file instead of random weights of BENCH_ARCH.
+        let (model, input_size, arch) = match std::env::var("BENCH_MODEL") {
+            Ok(m) => {
+                let path = if m == "demo" { demo_model_path().expect("the demo model") } else { m.into() };
+                let loaded = load_classifier::<B>(&path, None, &device).expect("load BENCH_MODEL");
+                (loaded.model, loaded.config.input_size, loaded.config.encoder.name)
+            }
+            Err(_) => {
+                let config = ClassifierConfig::dfdc(EfficientNetConfig::named(&arch).expect("known arch"));
+                (config.init::<B>(&device).expect("build model"), config.input_size, arch)
+            }
+        };
         // One model object shared N times, as bench_infer.py does: same cost as N distinct models.
-        let model = config.init::<B>(&device).expect("build model");
         let scorers = (0..n_models)
-            .map(|i| Scorer::new(format!("{arch}_{i}"), model.clone(), config.input_size as u32, device.clone()))
+            .map(|i| Scorer::new(format!("{arch}_{i}"), model.clone(), input_size as u32, device.clone()))
             .collect();
         let options =
             InferOptions { sample: SampleOptions { frames, ..SampleOptions::default() }, ..InferOptions::default() };

@@ -11,7 +11,7 @@ use super::{checked, expand_stdin, note_skipped, DeviceArgs, ModelArgs};
 use deepfake_detector::config;
 use deepfake_detector::device::{run_on, BackendTask};
 use deepfake_detector::imaging::crop::prepare_crop;
-use deepfake_detector::imaging::load::load_rgb;
+use deepfake_detector::imaging::load::load_rgb_checked;
 use deepfake_detector::infer::inputs::collect_files;
 use deepfake_detector::model::classifier::{sigmoid, Scorer};
 use deepfake_detector::model::fused::FusedOps;
@@ -41,6 +41,9 @@ pub struct ClassifyArgs {
     /// line then `probability<TAB>logit<TAB>image` per image.
     #[arg(long)]
     pub json: bool,
+    /// Refuse images and video frames with more pixels than this (checked on the header, before decoding).
+    #[arg(long, default_value_t = 4096 * 4096, value_parser = checked(|v| config::in_range("max_pixels", v, 1..=u64::MAX)))]
+    pub max_pixels: u64,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -82,7 +85,7 @@ impl BackendTask for Classify<'_> {
             for path in chunk {
                 let image = path.display().to_string();
                 // JPEG through libjpeg-turbo, as OpenCV and Pillow decode it (image-rs differs by a few levels).
-                match load_rgb(path) {
+                match load_rgb_checked(path, args.max_pixels) {
                     Ok(img) => {
                         crops.push(prepare_crop(&img, size));
                         slots.push(lines.len());

@@ -19,7 +19,7 @@ use deepfake_detector::face::select::DFDC_MAX_FACES;
 use deepfake_detector::face::select_faces;
 use deepfake_detector::face::{Detector, Face};
 use deepfake_detector::imaging::crop::cut;
-use deepfake_detector::imaging::load::decode_rgb;
+use deepfake_detector::imaging::load::{load_rgb_checked, LoadError};
 use deepfake_detector::infer::inputs::collect_files;
 use deepfake_detector::infer::Status;
 use deepfake_detector::video::{read_frames, SampleOptions};
@@ -46,6 +46,9 @@ pub struct DetectArgs {
     /// Frames sampled from a video, evenly spaced, as `infer` does (1 to 1024).
     #[arg(long, default_value_t = 32, value_parser = checked(|v| config::in_range("frames", v, 1..=config::MAX_FRAMES)))]
     pub frames: usize,
+    /// Refuse images and video frames with more pixels than this (checked on the header, before decoding).
+    #[arg(long, default_value_t = 4096 * 4096, value_parser = checked(|v| config::in_range("max_pixels", v, 1..=u64::MAX)))]
+    pub max_pixels: u64,
     #[command(flatten)]
     pub detector: DetectorArgs,
     #[command(flatten)]
@@ -65,12 +68,13 @@ enum Output {
     Failed { input: String, status: Status, error: String },
 }
 
-/// Images are told from videos by their first bytes, not their names.
-fn read_image(path: &Path) -> Option<RgbImage> {
+/// Images are told from videos by their first bytes, not their names: `None` when `path` is not an image, else
+/// the image or why it cannot be used (damaged, or over `max_pixels`, which is checked on the header alone).
+fn read_image(path: &Path, max_pixels: u64) -> Option<Result<RgbImage, LoadError>> {
     let mut head = [0u8; 32];
     let n = std::io::Read::read(&mut std::fs::File::open(path).ok()?, &mut head).ok()?;
     image::guess_format(&head[..n]).ok()?;
-    decode_rgb(&std::fs::read(path).ok()?).ok()
+    Some(load_rgb_checked(path, max_pixels))
 }
 
 fn scale_face(face: &Face, by: f32) -> Face {
@@ -195,7 +199,14 @@ impl Detect<'_> {
         index: &mut Vec<CropEntry>,
     ) -> anyhow::Result<Output> {
         let name = input.display().to_string();
-        if let Some(img) = read_image(input) {
+        if let Some(img) = read_image(input, self.args.max_pixels) {
+            let img = match img {
+                Ok(img) => img,
+                Err(e) => {
+                    let status = if matches!(e, LoadError::TooLarge { .. }) { Status::TooLarge } else { Status::Unreadable };
+                    return Ok(Output::Failed { input: name, status, error: e.to_string() });
+                }
+            };
             let faces = detector.detect(std::slice::from_ref(&img)).remove(0);
             if let Some(dir) = &self.args.annotate {
                 annotate(dir, stem, String::new(), &img, &faces)?;
@@ -203,7 +214,8 @@ impl Detect<'_> {
             self.crops(input, stem, &[(0, &img)], std::slice::from_ref(&faces), 1.0, index)?;
             return Ok(Output::Found { input: name, kind: "image", frames: vec![FrameFaces { index: 0, faces }] });
         }
-        let options = SampleOptions { frames: self.args.frames, ..SampleOptions::default() };
+        let options =
+            SampleOptions { frames: self.args.frames, max_pixels: Some(self.args.max_pixels), ..SampleOptions::default() };
         let video = match read_frames(input, &options) {
             Ok(v) => v,
             Err(e) => return Ok(Output::Failed { input: name, status: Status::from(&e), error: e.to_string() }),
