@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::Synth(args) => cli::synth::run(args),
         Command::Preprocess(args) => cli::preprocess::run(args),
         Command::Inspect(args) => cli::inspect::run(args),
+        Command::Serve(args) => cli::serve::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

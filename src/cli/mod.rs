@@ -12,6 +12,7 @@ pub mod inspect;
 pub mod output;
 pub mod preprocess;
 pub mod progress;
+pub mod serve;
 pub mod synth;
 pub mod train;
 pub mod verdict;
@@ -76,6 +77,8 @@ pub enum Command {
     Synth(synth::SynthArgs),
     /// Train a classifier with the DFDC recipe (split loss, PolyLR, SGD Nesterov) from a TOML config.
     Train(train::TrainArgs),
+    /// Serve the models over HTTP: a job API (upload, poll, report, pictures), metrics and a web page at `/`.
+    Serve(serve::ServeArgs),
     /// What a model file holds: kind, architecture, input size, parameter count, source, sha256.
     Inspect(inspect::InspectArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
