@@ -48,9 +48,11 @@ pub fn raw(addr: SocketAddr, head: &str, body: &[u8]) -> Response {
 
 pub fn read_response(stream: &mut TcpStream) -> Response {
     let mut all = Vec::new();
-    // A reset after the answer arrived (the server closed with unread bytes) still leaves the answer read.
     let mut buf = [0u8; 65536];
-    loop {
+    // Reads until the answer is complete: by Content-Length, the last chunk, or the end of the stream (some
+    // servers, chromedriver among them, keep the connection open despite `Connection: close`). A reset after
+    // the answer arrived (the server closed with unread bytes) still leaves the answer read.
+    while !complete(&all) {
         match stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => all.extend_from_slice(&buf[..n]),
@@ -62,6 +64,19 @@ pub fn read_response(stream: &mut TcpStream) -> Response {
         }
     }
     parse(&all)
+}
+
+fn complete(all: &[u8]) -> bool {
+    let Some(end) = all.windows(4).position(|w| w == b"\r\n\r\n") else { return false };
+    let head = String::from_utf8_lossy(&all[..end]).to_ascii_lowercase();
+    let body = &all[end + 4..];
+    if let Some(n) = head.lines().find_map(|l| l.strip_prefix("content-length:")) {
+        return body.len() >= n.trim().parse::<usize>().unwrap_or(usize::MAX);
+    }
+    if head.contains("transfer-encoding: chunked") {
+        return body.ends_with(b"0\r\n\r\n");
+    }
+    false
 }
 
 fn parse(all: &[u8]) -> Response {

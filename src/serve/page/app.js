@@ -9,6 +9,7 @@ const drop = $("drop");
 let file = null;
 let jobId = null;
 let authRequired = false;
+let maxBytes = Infinity;
 
 function token() {
   return $("token").value.trim();
@@ -47,6 +48,7 @@ fetch("/healthz")
   .then((r) => r.json())
   .then((h) => {
     authRequired = !!h.auth;
+    if (h.max_upload_bytes) maxBytes = h.max_upload_bytes;
     $("token-row").hidden = !authRequired;
     const saved = sessionStorage.getItem("deepfake-token");
     if (saved) $("token").value = saved;
@@ -59,6 +61,11 @@ form.addEventListener("submit", (e) => {
     say("Choose a video first.", true);
     $("progress-section").hidden = false;
     input.focus();
+    return;
+  }
+  if (file.size > maxBytes) {
+    say(`The file is ${(file.size / 1e6).toFixed(1)} MB; this server accepts at most ${(maxBytes / 1e6).toFixed(0)} MB.`, true);
+    $("progress-section").hidden = false;
     return;
   }
   if (token()) sessionStorage.setItem("deepfake-token", token());
@@ -156,6 +163,7 @@ function show(job) {
     score.textContent = p.toFixed(4);
     score.dataset.score = String(p);
     $("meter-fill").style.width = `${(100 * p).toFixed(1)}%`;
+    $("meter-fill").className = fake ? "fake" : "real";
     meaning =
       `${(100 * p).toFixed(1)} % is the classifiers' estimate that the faces in this video were manipulated ` +
       "(0 % certainly real, 100 % certainly fake); 50 % is the decision threshold. Values near 50 % mean the " +
@@ -222,6 +230,8 @@ function drawTimeline(report) {
     el("text", { x: 4, y: y(p) + 4 }, svg).textContent = p.toFixed(1);
   }
   el("text", { x: W / 2 - 20, y: H - 6 }, svg).textContent = "frame";
+  el("text", { x: L - 3, y: H - 14 }, svg).textContent = "0";
+  el("text", { x: W - R - 24, y: H - 14 }, svg).textContent = String(last);
   for (const [i, p] of faces) {
     el("circle", { cx: x(i), cy: y(p), r: 4, fill: p >= 0.5 ? "#a50e0e" : "#0b6b2f" }, svg);
   }
