@@ -144,9 +144,8 @@ fn the_page_shows_the_apis_score_for_an_uploaded_clip() {
     driver.session("POST", "/url", Some(json!({"url": format!("http://{}/", server.addr)})));
     assert_eq!(driver.js("return document.title"), "Deepfake check");
     // Every form control has a label.
-    let unlabelled = driver.js(
-        "return [...document.querySelectorAll('input')].filter(i => !i.labels || !i.labels.length).map(i => i.id)",
-    );
+    let unlabelled = driver
+        .js("return [...document.querySelectorAll('input')].filter(i => !i.labels || !i.labels.length).map(i => i.id)");
     assert_eq!(unlabelled, json!([]), "inputs without a label");
     // No token on this server: the token field stays hidden.
     assert_eq!(driver.js("return document.getElementById('token-row').offsetParent === null"), true);
@@ -161,11 +160,9 @@ fn the_page_shows_the_apis_score_for_an_uploaded_clip() {
 
     let start = Instant::now();
     let shown = loop {
-        let v = driver.js(
-            "const r = document.getElementById('result'); \
+        let v = driver.js("const r = document.getElementById('result'); \
              return r.hidden ? null : [document.getElementById('score').dataset.score, \
-             document.getElementById('score').textContent, document.getElementById('verdict').textContent]",
-        );
+             document.getElementById('score').textContent, document.getElementById('verdict').textContent]");
         if !v.is_null() {
             break v;
         }

@@ -108,7 +108,10 @@ fn reports_equal_infers_for_the_sample_clips() {
     let text = metrics.text();
     assert!(text.contains("deepfake_queue_depth 0\n"), "{text}");
     assert!(text.contains("deepfake_uploads_accepted_total 4\n"), "{text}");
-    assert!(text.contains("deepfake_jobs{state=\"done\"} 4\n") || text.contains("deepfake_jobs{state=\"failed\"}"), "{text}");
+    assert!(
+        text.contains("deepfake_jobs{state=\"done\"} 4\n") || text.contains("deepfake_jobs{state=\"failed\"}"),
+        "{text}"
+    );
     assert!(text.contains("deepfake_stage_seconds_count{stage=\"detect\"} 4\n"), "{text}");
 
     // Delete: gone, then unknown.
@@ -278,7 +281,9 @@ fn jobs_time_out_and_finished_jobs_expire() {
         assert!(start.elapsed() < Duration::from_secs(10), "the finished job never expired");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(request(addr, "GET", "/metrics", None, None).text().contains("deepfake_jobs_finished_total{status=\"timeout\"} 1"));
+    assert!(request(addr, "GET", "/metrics", None, None)
+        .text()
+        .contains("deepfake_jobs_finished_total{status=\"timeout\"} 1"));
 }
 
 #[test]

@@ -188,8 +188,22 @@ mod tests {
     fn serve_flags_parse_to_their_types() {
         // A value parser whose type differs from its field only fails when the field is read: read them all.
         let parsed = Cli::try_parse_from([
-            "deepfake", "serve", "-m", "m.bpk", "--queue", "3", "--max-upload-mb", "2", "--job-timeout-s", "0.5",
-            "--keep", "0.1", "--token", "t", "--bind", "127.0.0.1:0",
+            "deepfake",
+            "serve",
+            "-m",
+            "m.bpk",
+            "--queue",
+            "3",
+            "--max-upload-mb",
+            "2",
+            "--job-timeout-s",
+            "0.5",
+            "--keep",
+            "0.1",
+            "--token",
+            "t",
+            "--bind",
+            "127.0.0.1:0",
         ])
         .unwrap();
         let Command::Serve(args) = parsed.command else { panic!("not serve") };

@@ -23,10 +23,15 @@ pub fn render(s: &Snapshot) -> String {
         &plain(s.uploads_in_progress.to_string()),
     );
     metric("deepfake_queue_capacity", "gauge", "Jobs the queue holds at most.", &plain(s.capacity.to_string()));
-    let states: Vec<_> = s.by_state.iter().map(|(st, n)| (format!("{{state=\"{}\"}}", st.as_str()), n.to_string())).collect();
+    let states: Vec<_> =
+        s.by_state.iter().map(|(st, n)| (format!("{{state=\"{}\"}}", st.as_str()), n.to_string())).collect();
     metric("deepfake_jobs", "gauge", "Jobs in the table by state (finished jobs until they expire).", &states);
-    let finished: Vec<_> =
-        s.counters.finished.iter().map(|(st, n)| (format!("{{status=\"{st}\"}}", st = escape(st)), n.to_string())).collect();
+    let finished: Vec<_> = s
+        .counters
+        .finished
+        .iter()
+        .map(|(st, n)| (format!("{{status=\"{st}\"}}", st = escape(st)), n.to_string()))
+        .collect();
     metric("deepfake_jobs_finished_total", "counter", "Jobs ended, by the video's status.", &finished);
     metric("deepfake_uploads_accepted_total", "counter", "Uploads queued.", &plain(s.counters.accepted.to_string()));
     let rejected: Vec<_> =
@@ -78,7 +83,8 @@ mod tests {
         assert!(text.contains("deepfake_jobs_finished_total{status=\"ok\"} 3\n"), "{text}");
         assert!(text.contains("deepfake_uploads_rejected_total{reason=\"queue_full\"} 1\n"), "{text}");
         assert!(text.contains("deepfake_stage_seconds_sum{stage=\"detect\"} 2\n"), "{text}");
-        let declared: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("# TYPE ")).map(|l| l.split(' ').next().unwrap()).collect();
+        let declared: Vec<&str> =
+            text.lines().filter_map(|l| l.strip_prefix("# TYPE ")).map(|l| l.split(' ').next().unwrap()).collect();
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap();
             let base = name.trim_end_matches("_sum").trim_end_matches("_count");

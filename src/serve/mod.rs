@@ -122,8 +122,7 @@ pub fn serve_http(listener: std::net::TcpListener, service: Arc<Service>) -> Res
     let http = |source| ServeError::Http { addr, source };
     listener.set_nonblocking(true).map_err(http)?;
     // Two threads: the work here is I/O (uploads to disk, JSON); the device does the computing.
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(http)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(http)?;
     let result = runtime.block_on(async {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let expiry = tokio::spawn(expire(service.clone()));

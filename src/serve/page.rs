@@ -11,7 +11,8 @@ const ASSETS: [(&str, &str, &str); 3] = [
 ];
 
 /// Everything the page loads comes from here; pictures may also be `blob:` URLs (fetched with the token).
-const CSP: &str = "default-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+const CSP: &str =
+    "default-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 /// The asset `name`, or a JSON 404.
 pub fn asset(name: &str) -> Response {

@@ -72,7 +72,10 @@ fn decode_jobs(service: &Service, options: &SampleOptions, tx: std::sync::mpsc::
             let _ = done_tx.send(decode(job, &opts));
         });
         if let Err(e) = spawned {
-            service.jobs.fail(&taken.id, Failure { error: format!("cannot start a decoder: {e}"), status: "internal_error".into() });
+            service.jobs.fail(
+                &taken.id,
+                Failure { error: format!("cannot start a decoder: {e}"), status: "internal_error".into() },
+            );
             continue;
         }
         match done_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
@@ -86,7 +89,9 @@ fn decode_jobs(service: &Service, options: &SampleOptions, tx: std::sync::mpsc::
                 service.jobs.fail(&taken.id, timeout(service.config.job_timeout));
             }
             Err(RecvTimeoutError::Disconnected) => {
-                service.jobs.fail(&taken.id, Failure { error: "the decoder panicked".into(), status: "internal_error".into() });
+                service
+                    .jobs
+                    .fail(&taken.id, Failure { error: "the decoder panicked".into(), status: "internal_error".into() });
             }
         }
     }

@@ -84,10 +84,8 @@ fn parse(all: &[u8]) -> Response {
     let head = String::from_utf8_lossy(&all[..end]).into_owned();
     let mut lines = head.split("\r\n");
     let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
     let mut body = all[end + 4..].to_vec();
     let chunked = headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
     if chunked {
@@ -100,8 +98,11 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
         let line_end = data.windows(2).position(|w| w == b"\r\n").expect("chunk size line");
-        let size = usize::from_str_radix(std::str::from_utf8(&data[..line_end]).unwrap().split(';').next().unwrap().trim(), 16)
-            .expect("hex chunk size");
+        let size = usize::from_str_radix(
+            std::str::from_utf8(&data[..line_end]).unwrap().split(';').next().unwrap().trim(),
+            16,
+        )
+        .expect("hex chunk size");
         data = &data[line_end + 2..];
         if size == 0 {
             return out;
@@ -112,7 +113,13 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 }
 
 /// A request with an optional bearer token and body.
-pub fn request(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: Option<(&str, &[u8])>) -> Response {
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<(&str, &[u8])>,
+) -> Response {
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}");
     if let Some(t) = token {
         head.push_str(&format!("\r\nAuthorization: Bearer {t}"));
