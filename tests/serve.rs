@@ -266,9 +266,27 @@ fn jobs_time_out_and_finished_jobs_expire() {
     let server = Server::start(
         Path::new(EXE),
         &tmp.path().join("work"),
-        &["-m", model.to_str().unwrap(), "--job-timeout-s", "0.001", "--keep", "0.02"],
+        &["-m", model.to_str().unwrap(), "--job-timeout-s", "0.001", "--keep", "0.02", "--upload-timeout-s", "1"],
     );
     let addr = server.addr;
+    // An upload that stalls is answered 408 when its time is up, and its slot and files are freed.
+    let body = form(&[("video", Some("stalled.mp4"), &clip)]);
+    let mut stalled = std::net::TcpStream::connect(addr).unwrap();
+    use std::io::Write;
+    write!(
+        stalled,
+        "POST /v1/jobs HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        form_type(),
+        body.len()
+    )
+    .unwrap();
+    stalled.write_all(&body[..1000]).unwrap();
+    let t = Instant::now();
+    let r = http::read_response(&mut stalled);
+    assert_eq!((r.status, r.json()["status"].as_str()), (408, Some("upload_timeout")), "{}", r.text());
+    assert!(t.elapsed() >= Duration::from_millis(900), "{:?}", t.elapsed());
+    assert_eq!(server.files_left(), Vec::<PathBuf>::new());
+
     let r = upload(addr, None, "a.mp4", &clip, false);
     let id = r.json()["id"].as_str().unwrap().to_string();
     let job = wait_done(addr, None, &id, LIMIT);
@@ -281,9 +299,10 @@ fn jobs_time_out_and_finished_jobs_expire() {
         assert!(start.elapsed() < Duration::from_secs(10), "the finished job never expired");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(request(addr, "GET", "/metrics", None, None)
-        .text()
-        .contains("deepfake_jobs_finished_total{status=\"timeout\"} 1"));
+    let metrics = request(addr, "GET", "/metrics", None, None).text();
+    assert!(metrics.contains("deepfake_jobs_finished_total{status=\"timeout\"} 1"), "{metrics}");
+    assert!(metrics.contains("deepfake_uploads_rejected_total{reason=\"upload_timeout\"} 1"), "{metrics}");
+    assert!(metrics.contains("deepfake_uploads_in_progress 0\n"), "{metrics}");
 }
 
 #[test]

@@ -53,6 +53,10 @@ pub struct ServeArgs {
     /// A job still running this many seconds after it started fails with status `timeout`.
     #[arg(long, default_value_t = 300.0, value_parser = checked(|v: f64| config::in_range("job_timeout_s", v, 0.001..=86_400.0)))]
     pub job_timeout_s: f64,
+    /// An upload still arriving this many seconds after its request started is answered 408 (a slow client
+    /// would otherwise hold a queue slot).
+    #[arg(long, default_value_t = 600.0, value_parser = checked(|v: f64| config::in_range("upload_timeout_s", v, 0.001..=86_400.0)))]
+    pub upload_timeout_s: f64,
     /// Minutes a finished job (report and pictures) is kept before it is removed.
     #[arg(long, default_value_t = 60.0, value_parser = checked(|v: f64| config::in_range("keep", v, 0.0..=525_600.0)))]
     pub keep: f64,
@@ -149,6 +153,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_upload_bytes: args.max_upload_mb << 20,
         queue: args.queue,
         job_timeout: Duration::from_secs_f64(args.job_timeout_s),
+        upload_timeout: Duration::from_secs_f64(args.upload_timeout_s),
         keep: Duration::from_secs_f64(args.keep * 60.0),
         token,
         ..ServeConfig::default()
@@ -208,7 +213,7 @@ mod tests {
         .unwrap();
         let Command::Serve(args) = parsed.command else { panic!("not serve") };
         assert_eq!((args.queue, args.max_upload_mb), (3, 2));
-        assert_eq!((args.job_timeout_s, args.keep), (0.5, 0.1));
+        assert_eq!((args.job_timeout_s, args.keep, args.upload_timeout_s), (0.5, 0.1, 2.0));
         assert_eq!((args.frames, args.max_faces, args.max_pixels), (32, 127, 4096 * 4096));
         assert!(Cli::try_parse_from(["deepfake", "serve", "-m", "m.bpk", "--queue", "0"]).is_err());
     }

@@ -1,6 +1,6 @@
 //! The routes. Every error is JSON `{"error", "status"}`: `status` is the video's typed status where there is
 //! one (`unreadable`, `too_large`, ...), else a short code (`not_found`, `unauthorized`, `queue_full`,
-//! `bad_request`).
+//! `bad_request`, `upload_timeout`).
 //!
 //! | route | answer |
 //! | --- | --- |
@@ -136,7 +136,18 @@ async fn create_job(State(service): State<Arc<Service>>, request: Request) -> Re
     tokio::fs::create_dir(&dir).await.map_err(|e| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", format!("creating the job folder: {e}"))
     })?;
-    let uploaded = match receive(form, &dir, limit).await {
+    let received = tokio::time::timeout(service.config.upload_timeout, receive(form, &dir, limit)).await;
+    let Ok(received) = received else {
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+        service.jobs.reject("upload_timeout");
+        let secs = service.config.upload_timeout.as_secs_f64();
+        return Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "upload_timeout",
+            format!("the upload did not arrive within {secs} s"),
+        ));
+    };
+    let uploaded = match received {
         Ok(u) => u,
         Err(e) => {
             let _ = tokio::fs::remove_dir_all(&dir).await;

@@ -94,7 +94,7 @@ pub struct JobView {
 #[derive(Debug, Clone, Default)]
 pub struct Counters {
     pub accepted: u64,
-    /// Refused uploads by reason (`queue_full`, `too_large`, `bad_request`, `unauthorized`).
+    /// Refused uploads by reason (`queue_full`, `too_large`, `bad_request`, `unauthorized`, `upload_timeout`).
     pub rejected: BTreeMap<&'static str, u64>,
     /// Finished jobs by the video's status (or `timeout`, `internal_error`, `deleted`).
     pub finished: BTreeMap<String, u64>,

@@ -35,6 +35,9 @@ pub struct ServeConfig {
     pub queue: usize,
     /// A job still running this long after it started fails with `timeout`.
     pub job_timeout: Duration,
+    /// An upload still streaming this long after its request arrived is answered 408 and dropped, so a slow
+    /// client cannot hold a queue slot for ever.
+    pub upload_timeout: Duration,
     /// Finished jobs (and their pictures) are removed this long after they end.
     pub keep: Duration,
     /// Bearer token every `/v1` and `/metrics` request must carry; `None` admits everyone (loopback only).
@@ -49,6 +52,7 @@ impl Default for ServeConfig {
             max_upload_bytes: 512 << 20,
             queue: 16,
             job_timeout: Duration::from_secs(300),
+            upload_timeout: Duration::from_secs(600),
             keep: Duration::from_secs(3600),
             token: None,
             retry_after_s: 10,
