@@ -12,6 +12,7 @@ use std::process::Command;
 
 use common::fixture;
 use deepfake_detector::eval;
+use deepfake_detector::infer::Status;
 use deepfake_detector::model::gradcam::CamMap;
 use deepfake_detector::plots::video::{contact_sheet, grad_cam_sheet, timeline, VideoScores};
 use deepfake_detector::plots::{self, FAKE_COLOUR, REAL_COLOUR};
@@ -116,6 +117,8 @@ fn video_pictures_have_their_sizes_and_colours() {
     let models = vec!["models/a.bpk".to_string(), "models/b.bpk".to_string()];
     let v = VideoScores {
         file: "clip.mp4",
+        status: Status::Ok,
+        frames_read: 32,
         models: &models,
         score: Some(0.61),
         per_model: &[0.55, 0.67],
@@ -157,6 +160,8 @@ fn most_suspicious_faces_come_first() {
     let models = vec!["m".to_string(), "n".to_string()];
     let v = VideoScores {
         file: "x.mp4",
+        status: Status::Ok,
+        frames_read: 32,
         models: &models,
         score: Some(0.5),
         per_model: &[0.5, 0.5],

@@ -9,10 +9,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
+use burn::backend::Autodiff;
 use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
+use image::RgbImage;
 
-use super::output::{check_output, one_stdout, Target};
+use super::output::{check_output, check_output_dir, one_stdout, Target};
 use super::progress::Progress;
 use super::{checked, expand_stdin, note_skipped, verdict, DetectorArgs, DeviceArgs, Format};
 use deepfake_detector::config;
@@ -21,9 +24,11 @@ use deepfake_detector::infer::inputs::{collect_inputs, collect_models};
 use deepfake_detector::infer::report::{
     fingerprint, resumable, submission_csv, FileStamp, Journal, ModelRecord, Report, Summary,
 };
-use deepfake_detector::infer::{InferOptions, Runner, VideoJob, VideoResult};
+use deepfake_detector::infer::{Event, InferOptions, Runner, VideoJob, VideoResult};
 use deepfake_detector::model::classifier::Scorer;
 use deepfake_detector::model::fused::FusedOps;
+use deepfake_detector::model::gradcam::GradCam;
+use deepfake_detector::plots::video::{video_folder, video_plots_done, write_video_plots};
 use deepfake_detector::video::SampleOptions;
 use deepfake_detector::weights::classifier::{load_classifier, resolve_arch};
 use deepfake_detector::weights::file::sha256_file;
@@ -55,6 +60,11 @@ pub struct InferArgs {
     /// models (architecture, input size, sha256); `-` writes it to stdout.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Per video, in DIR/<video name>/: timeline.png (each face's score from each model over the frames, the video
+    /// score and the 0.5 line), faces.png (the crops with their scores) and gradcam.png (Grad-CAM heat maps of the
+    /// 4 most suspicious faces, first model). Videos already done whose pictures are missing are redone.
+    #[arg(long, value_name = "DIR")]
+    pub plots: Option<PathBuf>,
     /// `auto`: the verdict table on stderr at the end; `table`: on stdout.
     #[arg(long, value_enum, default_value = "auto")]
     pub format: Format,
@@ -155,12 +165,17 @@ impl BackendTask for Infer<'_> {
         };
         let stamps: BTreeMap<String, Option<FileStamp>> =
             self.jobs.iter().map(|j| (j.file.clone(), FileStamp::of(&j.path))).collect();
+        let mut pictures = self.args.plots.as_deref().map(|root| Pictures::<Autodiff<B>>::new(root, &runner));
         self.progress.start();
         let progress = &mut *self.progress;
         let mut results = Vec::new();
         let journal = &mut self.journal;
         let stop = &self.stop;
-        let outcome = runner.run_all(std::mem::take(&mut self.jobs), &mut |e| progress.event(e), |result| {
+        let on_event: &mut dyn FnMut(Event<'_>) = &mut |e| match pictures.as_mut() {
+            Some(p) => p.event(e, progress),
+            None => progress.event(e),
+        };
+        let outcome = runner.run_all(std::mem::take(&mut self.jobs), on_event, |result| {
             journal.append(stamps[&result.file].clone(), &result).context("writing the journal")?;
             results.push(result);
             if stop.load(Ordering::SeqCst) {
@@ -179,6 +194,46 @@ impl BackendTask for Infer<'_> {
 #[derive(Debug, thiserror::Error)]
 #[error("interrupted")]
 struct InterruptedError;
+
+/// `--plots`: Grad-CAM of the first model (built only with the flag) and the crops of the video in progress,
+/// copied from the runner's `Cropped` event and drawn when the video is finished.
+struct Pictures<A: AutodiffBackend> {
+    root: PathBuf,
+    models: Vec<String>,
+    size: u32,
+    cam: GradCam<A>,
+    crops: Vec<RgbImage>,
+}
+
+impl<A: AutodiffBackend> Pictures<A> {
+    fn new(root: &Path, runner: &Runner<A::InnerBackend>) -> Self {
+        let first = &runner.scorers[0];
+        Self {
+            root: root.to_path_buf(),
+            models: runner.scorers.iter().map(|s| s.name.clone()).collect(),
+            size: first.input_size,
+            cam: GradCam::new(first.model.clone()),
+            crops: Vec::new(),
+        }
+    }
+
+    /// Keeps the crops, writes the pictures of a finished video (a failure is a warning: the CSV is unchanged),
+    /// then moves the bar.
+    fn event(&mut self, e: Event<'_>, progress: &mut Progress) {
+        match e {
+            Event::Cropped { crops, .. } => self.crops = crops.at(self.size).map(<[_]>::to_vec).unwrap_or_default(),
+            Event::Finished(result) => {
+                let crops = std::mem::take(&mut self.crops);
+                let folder = video_folder(&self.root, &result.file);
+                if let Err(err) = write_video_plots(&folder, result, &self.models, &crops, Some(&self.cam)) {
+                    progress.note(format!("WARNING: {}: pictures not written: {err}", result.file));
+                }
+            }
+            _ => {}
+        }
+        progress.event(e);
+    }
+}
 
 /// Ctrl-C: the first ends the run after the video in progress (journaled, so a rerun resumes); a second ends the
 /// process at once.
@@ -211,6 +266,7 @@ pub fn run(args: InferArgs) -> anyhow::Result<ExitCode> {
     // Everything that can be checked is checked before any work: outputs, models, inputs.
     let out = check_output("--out", &args.out)?;
     let report_target = args.report.as_deref().map(|p| check_output("--report", p)).transpose()?;
+    args.plots.as_deref().map(|d| check_output_dir("--plots", d)).transpose()?;
     let table_target = Target::Stdout;
     let mut outputs = vec![("--out", &out)];
     outputs.extend(report_target.as_ref().map(|t| ("--report", t)));
@@ -265,7 +321,9 @@ pub fn run(args: InferArgs) -> anyhow::Result<ExitCode> {
 
     // Resume: videos finished by an interrupted run with the same models and settings, and unchanged since.
     let fp = fingerprint(&settings, &weight_files);
-    let previous = if args.no_resume { BTreeMap::new() } else { Journal::load(&journal_path, &fp) };
+    let mut previous = if args.no_resume { BTreeMap::new() } else { Journal::load(&journal_path, &fp) };
+    // With --plots, a video done before whose pictures are missing is redone (its row comes out the same).
+    previous.retain(|file, _| args.plots.as_deref().is_none_or(|root| video_plots_done(&video_folder(root, file))));
     let (kept, todo) = resumable(previous, listed.jobs);
     let journal = Journal::create(&journal_path, &fp, &kept)
         .with_context(|| format!("creating the journal {}", journal_path.display()))?;

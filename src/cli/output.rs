@@ -93,6 +93,16 @@ pub fn check_output(flag: &str, path: &Path) -> anyhow::Result<Target> {
     Ok(target)
 }
 
+/// Checks that files can be written in the folder `dir` by the end of the run, without making it: not an existing
+/// file, its nearest existing ancestor a writable folder.
+pub fn check_output_dir(flag: &str, dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        bail!("{flag} {}: exists and is not a folder", dir.display());
+    }
+    // A file inside the folder passes `check_output` exactly when the folder can be made and written.
+    check_output(flag, &dir.join(".deepfake-check")).map(drop)
+}
+
 /// At most one of the outputs may be stdout.
 pub fn one_stdout(outputs: &[(&str, &Target)]) -> anyhow::Result<()> {
     let on_stdout: Vec<&str> = outputs.iter().filter(|(_, t)| t.is_stdout()).map(|(f, _)| *f).collect();

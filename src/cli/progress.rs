@@ -87,7 +87,7 @@ impl Progress {
             Event::Scored { file, model, models } if model + 1 < models => {
                 self.show(file, format!("model {}/{models}", model + 2), 3 + model)
             }
-            Event::Scored { .. } => {}
+            Event::Scored { .. } | Event::Cropped { .. } => {}
             Event::Finished(_) => {
                 self.done += 1;
                 self.per_video = Some(self.started.elapsed().as_secs_f64() / self.done as f64);

@@ -9,7 +9,7 @@ use burn::prelude::*;
 
 use super::aggregate::{ensemble_mean, per_model_scores, score_people};
 use super::{FaceRecord, FrameRecord, InferOptions, Status, VideoResult};
-use crate::face::{prepare_crops, select_faces, Detector};
+use crate::face::{prepare_crops, select_faces, Detector, PreparedCrops};
 use crate::model::classifier::Scorer;
 use crate::model::fused::FusedOps;
 use crate::video::{read_frames, Frames, SampleOptions, VideoError};
@@ -90,6 +90,10 @@ pub enum Event<'a> {
     Decoded { file: &'a str, frames: usize, seconds: f64 },
     /// Detection and selection finished: faces found in all frames, and those going to the classifiers.
     FacesFound { file: &'a str, found: usize, used: usize },
+    /// The crops going to the classifiers (none for a video without faces), in the order of the result's faces,
+    /// at every scorer's input size. Borrowed for the moment of the call: a listener that needs them later (the
+    /// pictures of `infer --plots`) copies what it needs; the runner keeps nothing.
+    Cropped { file: &'a str, crops: &'a PreparedCrops },
     /// Model `model` (0-based, of `models`) scored the video's crops.
     Scored { file: &'a str, model: usize, models: usize },
     /// The video's result is complete.
@@ -184,6 +188,7 @@ impl<B: FusedOps> Runner<B> {
         }
         result.faces_used = crops.len();
         on_event(Event::FacesFound { file: &result.file, found: result.faces_found, used: result.faces_used });
+        on_event(Event::Cropped { file: &result.file, crops: &crops });
         if crops.is_empty() {
             result.status = Status::NoFace;
             return finish(result, on_event);

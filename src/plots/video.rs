@@ -1,19 +1,93 @@
 //! `infer --plots DIR`, per video: a timeline of every face's score from every model, a contact sheet of the
-//! face crops with their scores, and Grad-CAM heat maps over the most suspicious crops.
+//! face crops with their scores, and Grad-CAM heat maps over the most suspicious crops, all three behind
+//! [`write_video_plots`] (what `infer` and a server call after a video's result).
 
 use std::path::{Path, PathBuf};
 
+use burn::tensor::backend::AutodiffBackend;
 use image::imageops::{resize, FilterType};
 use image::RgbImage;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{render_on, render_png, text, write_png, DrawResult, PlotError, FAKE_COLOUR, MODEL_COLOURS, REAL_COLOUR};
-use crate::model::gradcam::CamMap;
+use crate::infer::{Status, VideoResult};
+use crate::model::gradcam::{CamMap, GradCam};
+
+/// The pictures' file names in a video's folder (a server serves them under these names).
+pub const TIMELINE_PNG: &str = "timeline.png";
+pub const FACES_PNG: &str = "faces.png";
+pub const GRADCAM_PNG: &str = "gradcam.png";
+/// Faces on the Grad-CAM sheet: the most suspicious ones, by mean probability over the models.
+pub const GRAD_CAM_FACES: usize = 4;
+
+/// The folder of a video's pictures under `root`: `root/<file_stem_for(file)>`.
+pub fn video_folder(root: &Path, file: &str) -> PathBuf {
+    root.join(super::file_stem_for(file))
+}
+
+/// Whether a video's pictures are all written: the timeline is written last (and atomically), so it marks a
+/// complete folder.
+pub fn video_plots_done(folder: &Path) -> bool {
+    folder.join(TIMELINE_PNG).is_file()
+}
+
+/// Writes a video's pictures into `folder` (made if missing): `faces.png` (the contact sheet), `gradcam.png`
+/// (Grad-CAM of the [`GRAD_CAM_FACES`] most suspicious faces, only when `cam` is given) and `timeline.png`,
+/// last. A video without classified faces (no face found, or not decoded) gets only the timeline, which says
+/// so; a `faces.png` or `gradcam.png` left from an earlier run is removed, so the folder never mixes runs.
+///
+/// `models` names the ensemble in result order; `cam` must be built from the first of them, and `crops` are the
+/// result's faces in order as prepared for that model (see [`crate::infer::Event::Cropped`]). Returns the files
+/// written, in order.
+pub fn write_video_plots<B: AutodiffBackend>(
+    folder: &Path,
+    result: &VideoResult,
+    models: &[String],
+    crops: &[RgbImage],
+    cam: Option<&GradCam<B>>,
+) -> Result<Vec<PathBuf>, PlotError> {
+    std::fs::create_dir_all(folder).map_err(|source| PlotError::Io { path: folder.into(), source })?;
+    let v = VideoScores::from_result(result, models);
+    let mut written = Vec::new();
+    let (faces, gradcam) = (folder.join(FACES_PNG), folder.join(GRADCAM_PNG));
+    if !v.faces.is_empty() {
+        written.push(contact_sheet(&faces, &v, crops)?);
+    } else {
+        remove_stale(&faces)?;
+    }
+    match cam {
+        Some(cam) if !v.faces.is_empty() => {
+            let top = v.most_suspicious(GRAD_CAM_FACES);
+            let chosen: Vec<RgbImage> = top.iter().map(|&k| crops[k].clone()).collect();
+            // One crop per pass: on flex a batch of 4 costs 6× more per crop than 4 single passes (benches/gradcam.rs).
+            let maps = cam.maps_of_crops(&chosen, 1).map_err(|e| PlotError::Input {
+                what: format!("Grad-CAM of {}", result.file),
+                reason: e.to_string(),
+            })?;
+            let model = models.first().map_or("model", String::as_str);
+            written.push(grad_cam_sheet(&gradcam, &v, model, &top, &chosen, &maps)?);
+        }
+        _ => remove_stale(&gradcam)?,
+    }
+    written.push(timeline(&folder.join(TIMELINE_PNG), &v)?);
+    Ok(written)
+}
+
+fn remove_stale(path: &Path) -> Result<(), PlotError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(PlotError::Io { path: path.into(), source: e }),
+        _ => Ok(()),
+    }
+}
 
 /// What the video pictures show, taken from a video's result (see `from_result`).
 #[derive(Debug, Clone)]
 pub struct VideoScores<'a> {
     pub file: &'a str,
+    /// How the video ended, and the frames read (the timeline of a video without faces says why).
+    pub status: Status,
+    pub frames_read: usize,
     /// Model names, in the order of every probability list.
     pub models: &'a [String],
     /// The video's score (`None` when it could not be scored).
@@ -31,7 +105,15 @@ impl<'a> VideoScores<'a> {
             .iter()
             .flat_map(|f| f.faces.iter().map(move |face| (f.index, face.probabilities.as_slice())))
             .collect();
-        Self { file: &result.file, models, score: result.score, per_model: &result.per_model, faces }
+        Self {
+            file: &result.file,
+            status: result.status,
+            frames_read: result.frames_read,
+            models,
+            score: result.score,
+            per_model: &result.per_model,
+            faces,
+        }
     }
 
     /// Mean over models of face `k`'s probabilities.
@@ -56,21 +138,30 @@ fn short(model: &str) -> &str {
     Path::new(model).file_name().and_then(|n| n.to_str()).unwrap_or(model)
 }
 
-fn verdict(score: Option<f32>) -> String {
-    match score {
+fn verdict(v: &VideoScores<'_>) -> String {
+    match v.score {
         Some(s) if s > 0.5 => format!("score {s:.3}: FAKE"),
         Some(s) => format!("score {s:.3}: REAL"),
-        None => "no score".into(),
+        None => format!("not scored ({})", v.status),
+    }
+}
+
+/// What the timeline of a video without classified faces says instead of points.
+fn why_empty(v: &VideoScores<'_>) -> String {
+    match v.status {
+        Status::NoFace | Status::Ok => format!("no face found in {} frame(s)", v.frames_read),
+        status => format!("not scored: {status} (no frames to look at)"),
     }
 }
 
 /// Per-face probabilities over the frames, one colour per model, with the video's score and the 0.5 line.
 pub fn timeline(path: &Path, v: &VideoScores<'_>) -> Result<PathBuf, PlotError> {
-    let last = v.faces.iter().map(|f| f.0).max().unwrap_or(0) + 1;
+    // Without faces the axis spans the frames read, so it is not a degenerate 0..1.
+    let last = v.faces.iter().map(|f| f.0 + 1).max().unwrap_or(v.frames_read.max(1) as u64);
     render_png(path, TIMELINE_SIZE, |root| -> DrawResult {
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(root)
-            .caption(format!("{}: {}, {} faces", v.file, verdict(v.score), v.faces.len()), text(22))
+            .caption(format!("{}: {}, {} faces", v.file, verdict(v), v.faces.len()), text(22))
             .margin(16)
             .x_label_area_size(48)
             .y_label_area_size(60)
@@ -111,6 +202,14 @@ pub fn timeline(path: &Path, v: &VideoScores<'_>) -> Result<PathBuf, PlotError> 
             chart.draw_series(v.faces.iter().filter_map(|&(frame, probs)| {
                 probs.get(m).map(|&p| Circle::new((frame as f64, f64::from(p)), 3, colour.filled()))
             }))?;
+        }
+        if v.faces.is_empty() {
+            let (w, h) = root.dim_in_pixel();
+            let note = why_empty(v);
+            let grey = BLACK.mix(0.7);
+            let style = text(24).color(&grey).pos(Pos::new(HPos::Center, VPos::Center));
+            // Above the 0.5 line, in the empty plot.
+            root.draw(&Text::new(note, (w as i32 / 2, h as i32 * 3 / 10), style))?;
         }
         if let Some(score) = v.score {
             let s = f64::from(score);
@@ -188,7 +287,7 @@ pub fn contact_sheet(path: &Path, v: &VideoScores<'_>, crops: &[RgbImage]) -> Re
     }
     render_on(path, &mut rgb, size, |root| -> DrawResult {
         root.draw(&Text::new(
-            format!("{}: {}, {} faces (mean over models)", v.file, verdict(v.score), v.faces.len()),
+            format!("{}: {}, {} faces (mean over models)", v.file, verdict(v), v.faces.len()),
             (PAD as i32, 10),
             text(18),
         ))?;
