@@ -1,7 +1,7 @@
 //! The web page of `deepfake serve` in a real browser: Debian's chromium, headless, driven through WebDriver
-//! (chromedriver from `chromium-driver`; scripts/setup.sh installs both). Choose a clip, start with the keyboard,
-//! wait for the verdict, check the score shown against the API's, save screenshots (desktop and phone width)
-//! under artifacts/. The classifier is fixture b (scripts/reference/make_effnet_fixtures.py).
+//! (chromedriver from `chromium-driver`; scripts/setup.sh installs both). Choose a clip, ask for the pictures and
+//! start with the keyboard, wait for the verdict, check the score shown against the API's and the pictures
+//! drawn, save screenshots (desktop and phone width) under artifacts/. The classifier is fixture b (scripts/reference/make_effnet_fixtures.py).
 //!
 //! The WebDriver client is the handful of W3C endpoints the test needs, over tests/common/http.rs.
 
@@ -153,6 +153,10 @@ fn the_page_shows_the_apis_score_for_an_uploaded_clip() {
     let clip = media("single_face.mp4");
     let input = driver.find("#video");
     driver.session("POST", &format!("/element/{input}/value"), Some(json!({"text": clip.to_str().unwrap()})));
+    // The pictures, asked for with the keyboard (Space on the focused checkbox).
+    let plots = driver.find("#plots");
+    driver.session("POST", &format!("/element/{plots}/value"), Some(json!({"text": " "})));
+    assert_eq!(driver.js("return document.getElementById('plots').checked"), true);
     // Started from the keyboard: Enter on the focused button submits the form.
     let submit = driver.find("#submit");
     driver.js("document.getElementById('submit').focus()");
@@ -184,7 +188,24 @@ fn the_page_shows_the_apis_score_for_an_uploaded_clip() {
     let verdict = shown[2].as_str().unwrap();
     assert!(verdict.contains(if score >= 0.5 { "FAKE" } else { "REAL" }), "{verdict}");
 
+    // The three pictures of the job, drawn (fetched with the token, when there is one, as blob: URLs).
+    let start = Instant::now();
+    loop {
+        let shown = driver
+            .js("return [...document.querySelectorAll('#pictures img')].filter(i => i.complete && i.naturalWidth > 0 \
+             && i.alt).length");
+        if shown == 3 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{shown} of 3 pictures shown; job: {job}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(job["plots"], json!(["timeline.png", "faces.png", "gradcam.png"]));
+
     let artifacts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("artifacts");
+    // The whole page in one picture: the window as tall as the document.
+    let height = driver.js("return document.documentElement.scrollHeight").as_u64().unwrap() + 40;
+    driver.session("POST", "/window/rect", Some(json!({"width": 1100, "height": height.min(6000)})));
     driver.screenshot(&artifacts.join("serve-page.png"));
     driver.session("POST", "/window/rect", Some(json!({"width": 390, "height": 1400})));
     let overflow = driver.js("return document.documentElement.scrollWidth > window.innerWidth");

@@ -400,3 +400,45 @@ fn load_50_uploads_from_8_clients() {
         server.peak_rss_kb() as f64 / 1024.0
     );
 }
+
+/// A job that asks for pictures gets the three of `infer --plots`, byte for byte, until it is deleted.
+#[test]
+fn pictures_are_those_of_infer_plots() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = model_b(tmp.path());
+    let server = Server::start(Path::new(EXE), &tmp.path().join("work"), &["-m", model.to_str().unwrap()]);
+    let addr = server.addr;
+    let name = "single_face.mp4";
+    let r = upload(addr, None, name, &std::fs::read(media(name)).unwrap(), true);
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let job = wait_done(addr, None, &id, LIMIT);
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["plots"], serde_json::json!(["timeline.png", "faces.png", "gradcam.png"]), "{job}");
+
+    let plots = tmp.path().join("plots");
+    let o = Command::new(EXE)
+        .arg("infer")
+        .arg(media(name))
+        .arg("-m")
+        .arg(&model)
+        .args(["--quiet", "--out"])
+        .arg(tmp.path().join("submission.csv"))
+        .arg("--plots")
+        .arg(&plots)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "infer --plots: {}", String::from_utf8_lossy(&o.stderr));
+    for picture in ["timeline.png", "faces.png", "gradcam.png"] {
+        let r = request(addr, "GET", &format!("/v1/jobs/{id}/plots/{picture}"), None, None);
+        assert_eq!(r.status, 200, "{picture}: {}", r.text());
+        assert_eq!(r.header("content-type"), Some("image/png"));
+        let want = std::fs::read(plots.join(name).join(picture)).unwrap();
+        assert!(r.body == want, "{picture} differs from infer --plots'");
+    }
+    assert_eq!(server.files_left().len(), 3, "the pictures stay while the job does: {:?}", server.files_left());
+    assert_eq!(request(addr, "GET", &format!("/v1/jobs/{id}/plots/other.png"), None, None).status, 404);
+    assert_eq!(request(addr, "DELETE", &format!("/v1/jobs/{id}"), None, None).status, 204);
+    assert_eq!(request(addr, "GET", &format!("/v1/jobs/{id}/plots/timeline.png"), None, None).status, 404);
+    assert_eq!(server.files_left(), Vec::<PathBuf>::new());
+}

@@ -175,6 +175,7 @@ async fn create_job(State(service): State<Arc<Service>>, request: Request) -> Re
         finished: None,
         result: None,
         failure: None,
+        plots_error: None,
     };
     service.jobs.submit(slot, job);
     let location = HeaderValue::from_str(&format!("/v1/jobs/{id}")).expect("hex ids are valid header values");
@@ -205,15 +206,16 @@ async fn plot(
 ) -> Result<Response, ApiError> {
     let dir = service.jobs.dir(&id).ok_or_else(|| ApiError::not_found(format!("no job `{id}`")))?;
     // Only the known names: nothing from the request reaches the file system.
-    let name = file.strip_suffix(".png").and_then(|n| PLOTS.iter().find(|p| **p == n)).ok_or_else(|| {
-        ApiError::not_found(format!("no picture `{file}`; there are {}", PLOTS.join(".png, ") + ".png"))
-    })?;
-    let path = dir.join("plots").join(format!("{name}.png"));
+    let name = PLOTS
+        .iter()
+        .find(|p| **p == file)
+        .ok_or_else(|| ApiError::not_found(format!("no picture `{file}`; there are {}", PLOTS.join(", "))))?;
+    let path = dir.join(super::PLOTS_FOLDER).join(name);
     match tokio::fs::read(&path).await {
         Ok(bytes) => Ok(([(header::CONTENT_TYPE, "image/png")], Body::from(bytes)).into_response()),
-        Err(_) => Err(ApiError::not_found(format!(
-            "job `{id}` has no {name}.png (ask for plots with the form field plots=1)"
-        ))),
+        Err(_) => {
+            Err(ApiError::not_found(format!("job `{id}` has no {name} (ask for pictures with the form field plots=1)")))
+        }
     }
 }
 

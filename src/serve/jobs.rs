@@ -67,6 +67,8 @@ pub struct Job {
     pub finished: Option<Instant>,
     pub result: Option<VideoResult>,
     pub failure: Option<Failure>,
+    /// Why the pictures asked for could not be drawn (the verdict stands).
+    pub plots_error: Option<String>,
 }
 
 /// What `GET /v1/jobs/{id}` answers.
@@ -88,6 +90,8 @@ pub struct JobView {
     pub status: Option<String>,
     /// The pictures this job has, as paths under `/v1/jobs/{id}/plots/`.
     pub plots: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plots_error: Option<String>,
 }
 
 /// Counters for `/metrics` (since the service started).
@@ -253,7 +257,7 @@ impl Jobs {
         let stage = match event {
             Event::Started { .. } => "decoding",
             Event::Decoded { .. } => "detecting",
-            Event::FacesFound { .. } | Event::Scored { .. } => "classifying",
+            Event::FacesFound { .. } | Event::Cropped { .. } | Event::Scored { .. } => "classifying",
             Event::Finished(_) => "finishing",
         };
         if let Some(job) = self.lock().jobs.get_mut(id) {
@@ -261,9 +265,16 @@ impl Jobs {
         }
     }
 
+    /// Sets the stage of running job `id` (`drawing` while its pictures are made).
+    pub fn set_stage(&self, id: &str, stage: &'static str) {
+        if let Some(job) = self.lock().jobs.get_mut(id) {
+            job.stage = Some(stage);
+        }
+    }
+
     /// Ends a running job with the runner's result: `done` for `ok` and `no_face`, `failed` for the other statuses.
     /// The upload is removed. Returns false when the job is gone (deleted, or timed out) and the result is dropped.
-    pub fn finish(&self, id: &str, result: VideoResult) -> bool {
+    pub fn finish(&self, id: &str, result: VideoResult, plots_error: Option<String>) -> bool {
         let mut inner = self.lock();
         let inner = &mut *inner;
         let Some(job) = inner.jobs.get_mut(id).filter(|j| j.state == JobState::Running) else {
@@ -284,6 +295,7 @@ impl Jobs {
             });
         }
         job.result = Some(result);
+        job.plots_error = plots_error;
         end(job);
         true
     }
@@ -344,8 +356,8 @@ impl Jobs {
         let plots = if job.state.is_finished() && job.plots {
             super::PLOTS
                 .iter()
-                .filter(|name| job.dir.join("plots").join(format!("{name}.png")).is_file())
-                .map(|name| format!("{name}.png"))
+                .filter(|name| job.dir.join(super::PLOTS_FOLDER).join(name).is_file())
+                .map(|name| name.to_string())
                 .collect()
         } else {
             Vec::new()
@@ -360,6 +372,7 @@ impl Jobs {
             error: job.failure.as_ref().map(|f| f.error.clone()),
             status: job.failure.as_ref().map(|f| f.status.clone()),
             plots,
+            plots_error: job.plots_error.clone(),
         })
     }
 
@@ -423,6 +436,7 @@ mod tests {
             finished: None,
             result: None,
             failure: None,
+            plots_error: None,
         }
     }
 
@@ -455,7 +469,7 @@ mod tests {
         let mut result = VideoResult::new("a.mp4");
         result.status = Status::Unreadable;
         result.error = Some("not a video".into());
-        assert!(jobs.finish("a", result));
+        assert!(jobs.finish("a", result, None));
         let view = jobs.view("a").unwrap();
         assert_eq!((view.state, view.status.as_deref()), (JobState::Failed, Some("unreadable")));
         assert!(!tmp.path().join("a").exists(), "no plots asked for: the whole folder goes");
@@ -475,7 +489,7 @@ mod tests {
         jobs.submit(jobs.reserve().unwrap(), job("a", tmp.path()));
         let taken = jobs.take().unwrap();
         assert!(jobs.fail(&taken.id, Failure { error: "too slow".into(), status: "timeout".into() }));
-        assert!(!jobs.finish(&taken.id, VideoResult::new("a.mp4")));
+        assert!(!jobs.finish(&taken.id, VideoResult::new("a.mp4"), None));
         assert_eq!(jobs.view("a").unwrap().status.as_deref(), Some("timeout"));
         jobs.shutdown();
         assert!(jobs.take().is_none());

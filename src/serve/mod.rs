@@ -21,10 +21,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::infer::report::ModelRecord;
+use crate::plots::video::{FACES_PNG, GRADCAM_PNG, TIMELINE_PNG};
 
-/// The pictures a job can have, `GET /v1/jobs/{id}/plots/{name}.png`: the per-face timeline, the contact sheet
-/// of the most suspicious faces, and their Grad-CAM maps.
-pub const PLOTS: [&str; 3] = ["timeline", "faces", "gradcam"];
+/// The pictures a job can have, `GET /v1/jobs/{id}/plots/{name}`: the per-face timeline, the contact sheet of
+/// the faces, and the Grad-CAM maps of the most suspicious ones (the files of `infer --plots`).
+pub const PLOTS: [&str; 3] = [TIMELINE_PNG, FACES_PNG, GRADCAM_PNG];
+
+/// A job's pictures folder, inside the job's folder.
+pub const PLOTS_FOLDER: &str = "plots";
 
 /// Limits and settings of the service.
 #[derive(Debug, Clone)]

@@ -1,21 +1,29 @@
 //! The worker: takes queued jobs and scores them with the library's [`Runner`], one at a time on the device that
 //! owns the models, decoding the next video on another thread meanwhile (as [`Runner::run_all`] does for
-//! `infer`), with a time limit per job.
+//! `infer`), with a time limit per job. Jobs that ask for pictures get those of `infer --plots`
+//! ([`write_video_plots`]) in their folder.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{channel, sync_channel, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use burn::backend::Autodiff;
+
 use super::jobs::{Failure, Taken};
 use super::Service;
-use crate::infer::{decode, DecodedVideo, Runner, VideoJob};
+use crate::infer::{decode, DecodedVideo, Event, Runner, VideoJob};
 use crate::model::fused::FusedOps;
+use crate::model::gradcam::GradCam;
+use crate::plots::video::write_video_plots;
 use crate::video::SampleOptions;
 
 /// Scores queued jobs until the service shuts down. Call it on the thread that owns the device (inside a
 /// [`crate::device::BackendTask`]); it returns after [`super::jobs::Jobs::shutdown`].
 pub fn run<B: FusedOps>(runner: &Runner<B>, service: &Service) {
     let options = runner.options.sample.clone();
+    let models: Vec<String> = runner.scorers.iter().map(|s| s.name.clone()).collect();
+    // Grad-CAM of the first model, built at the first job that asks for pictures (it holds a copy of the model).
+    let mut cam: Option<GradCam<Autodiff<B>>> = None;
     // Rendezvous: the decoder holds at most one decoded video while the runner works on the one before.
     let (tx, rx) = sync_channel::<(Taken, DecodedVideo)>(0);
     std::thread::scope(|scope| {
@@ -28,24 +36,46 @@ pub fn run<B: FusedOps>(runner: &Runner<B>, service: &Service) {
                 continue;
             }
             let id = taken.id.as_str();
-            let on_event = &mut |e: crate::infer::Event<'_>| service.jobs.on_event(id, &e);
             // A panic is a bug in a stage; it fails this job, not the service.
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| runner.process(decoded, on_event)));
-            match result {
-                Ok(_) if out_of_time(service, &taken) => {
-                    service.jobs.fail(id, timeout(service.config.job_timeout));
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                let mut crops = Vec::new();
+                let result = runner.process(decoded, &mut |e: Event<'_>| {
+                    if let (true, Event::Cropped { crops: prepared, .. }) = (taken.plots, &e) {
+                        // Lent for the moment of the call: keep the first model's crops for the pictures.
+                        let size = runner.scorers.first().map_or(0, |s| s.input_size);
+                        crops = prepared.at(size).map(<[_]>::to_vec).unwrap_or_default();
+                    }
+                    service.jobs.on_event(id, &e);
+                });
+                let mut plots_error = None;
+                if taken.plots && service.jobs.is_running(id) {
+                    service.jobs.set_stage(id, "drawing");
+                    let cam = match runner.scorers.first() {
+                        Some(first) => Some(&*cam.get_or_insert_with(|| GradCam::new(first.model.clone()))),
+                        None => None,
+                    };
+                    let folder = taken.dir.join(super::PLOTS_FOLDER);
+                    if let Err(e) = write_video_plots(&folder, &result, &models, &crops, cam) {
+                        plots_error = Some(e.to_string());
+                    }
                 }
-                Ok(result) => {
-                    service.jobs.finish(id, result);
-                }
+                (result, plots_error)
+            }));
+            let kept = match outcome {
+                Ok(_) if out_of_time(service, &taken) => service.jobs.fail(id, timeout(service.config.job_timeout)),
+                Ok((result, plots_error)) => service.jobs.finish(id, result, plots_error),
                 Err(panic) => {
                     let what = panic
                         .downcast_ref::<&str>()
                         .map(|s| s.to_string())
                         .or_else(|| panic.downcast_ref::<String>().cloned())
                         .unwrap_or_else(|| "a stage panicked".into());
-                    service.jobs.fail(id, Failure { error: what, status: "internal_error".into() });
+                    service.jobs.fail(id, Failure { error: what, status: "internal_error".into() })
                 }
+            };
+            if !kept {
+                // Deleted while it ran: pictures drawn since are not left behind.
+                let _ = std::fs::remove_dir_all(&taken.dir);
             }
         }
     });

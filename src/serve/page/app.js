@@ -187,7 +187,8 @@ function show(job) {
     ? `${report.file}: ${report.frames_read} frames read, ${report.faces_found} faces found, ${report.faces_used} ` +
       `scored; ${report.timing.total_s.toFixed(1)} s.`
     : "";
-  drawTimeline(report);
+  // The server's own timeline picture, when asked for, replaces the page's drawing.
+  drawTimeline((job.plots || []).includes("timeline.png") ? null : report);
   showPictures(job);
   const blob = new Blob([JSON.stringify(job, null, 2)], { type: "application/json" });
   $("report-link").href = URL.createObjectURL(blob);
@@ -238,9 +239,9 @@ function drawTimeline(report) {
 }
 
 const PICTURES = {
-  "timeline.png": "Per-face probabilities over the video",
-  "faces.png": "Contact sheet of the most suspicious faces",
-  "gradcam.png": "Grad-CAM: where the classifier looked on those faces",
+  "timeline.png": "Per-face probabilities over the video, per model, with the video score and the 0.5 line",
+  "faces.png": "Contact sheet: every face scored, with its probability",
+  "gradcam.png": "Grad-CAM: where the first classifier looked on the most suspicious faces",
 };
 
 async function showPictures(job) {
