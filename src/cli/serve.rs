@@ -205,6 +205,8 @@ mod tests {
             "0.5",
             "--keep",
             "0.1",
+            "--upload-timeout-s",
+            "2",
             "--token",
             "t",
             "--bind",

@@ -50,10 +50,10 @@ pub fn run<B: FusedOps>(runner: &Runner<B>, service: &Service) {
                 let mut plots_error = None;
                 if taken.plots && service.jobs.is_running(id) {
                     service.jobs.set_stage(id, "drawing");
-                    let cam = match runner.scorers.first() {
-                        Some(first) => Some(&*cam.get_or_insert_with(|| GradCam::new(first.model.clone()))),
-                        None => None,
-                    };
+                    let cam = runner
+                        .scorers
+                        .first()
+                        .map(|first| &*cam.get_or_insert_with(|| GradCam::new(first.model.clone())));
                     let folder = taken.dir.join(super::PLOTS_FOLDER);
                     if let Err(e) = write_video_plots(&folder, &result, &models, &crops, cam) {
                         plots_error = Some(e.to_string());
