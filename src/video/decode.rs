@@ -41,8 +41,10 @@ pub(crate) fn file_size(path: &Path) -> Result<u64, VideoError> {
 
 /// `avformat_open_input` + `avformat_find_stream_info`, as OpenCV does, but through the `file:` protocol only: a
 /// path is never taken for a URL (`http:`, `concat:`, `pipe:` ...), and nothing else may be opened from inside it.
-/// (ffmpeg-next's `format::input` would also panic on a non-UTF-8 path.)
-fn open_container(path: &Path) -> Result<Input, VideoError> {
+/// (ffmpeg-next's `format::input` would also panic on a non-UTF-8 path.) `formats` limits the demuxers
+/// (`format_whitelist`); the second handles opened later on the same file leave it out, as the file was first
+/// opened through the same, deterministic probe.
+fn open_container(path: &Path, formats: Option<&str>) -> Result<Input, VideoError> {
     let unreadable = |reason: String| VideoError::Unreadable { path: path.to_path_buf(), reason };
     let mut url = b"file:".to_vec();
     url.extend_from_slice(&path_bytes(path).ok_or_else(|| unreadable("path is not valid UTF-8".into()))?);
@@ -50,6 +52,9 @@ fn open_container(path: &Path) -> Result<Input, VideoError> {
 
     let mut options = ffmpeg::Dictionary::new();
     options.set("protocol_whitelist", "file");
+    if let Some(formats) = formats {
+        options.set("format_whitelist", formats);
+    }
     // SAFETY: plain FFmpeg calls on pointers we own; on success the context is handed to ffmpeg-next's `Input`,
     // which closes it on drop; on failure avformat_open_input frees it and we close it after find_stream_info.
     unsafe {
@@ -58,7 +63,12 @@ fn open_container(path: &Path) -> Result<Input, VideoError> {
         let opened = ffi::avformat_open_input(&mut ctx, url.as_ptr(), ptr::null(), &mut opts);
         drop(ffmpeg::Dictionary::own(opts));
         if opened < 0 {
-            return Err(unreadable(ffmpeg::Error::from(opened).to_string()));
+            let reason = ffmpeg::Error::from(opened).to_string();
+            // A demuxer outside the whitelist fails with EINVAL ("Invalid argument"): say which are accepted.
+            return Err(unreadable(match formats {
+                Some(formats) => format!("{reason} (accepted containers: {formats})"),
+                None => reason,
+            }));
         }
         let found = ffi::avformat_find_stream_info(ctx, ptr::null_mut());
         if found < 0 {
@@ -82,8 +92,8 @@ fn path_bytes(path: &Path) -> Option<Vec<u8>> {
 
 /// Opens the container and picks the video stream the way OpenCV does (the first video stream), except that
 /// embedded cover art and still-image "containers" (`png_pipe`, `image2`, ...) are not videos.
-pub(crate) fn open(path: &Path) -> Result<Opened, VideoError> {
-    let input = open_container(path)?;
+pub(crate) fn open(path: &Path, formats: Option<&str>) -> Result<Opened, VideoError> {
+    let input = open_container(path, formats)?;
     let container = input.format().name().to_string();
 
     let stream = input.streams().find(|s| {
@@ -192,7 +202,7 @@ const PKT_FLAG_DISCARD: c_int = 0x0004;
 /// Every packet of the video stream, from a demux-only pass over a second handle of the file (no decoding: a
 /// demux pass reads ~10^5 packets per second, a decoder 10^2 to 10^3 frames).
 pub(crate) fn packet_table(path: &Path, stream_index: usize) -> Result<Vec<PacketEntry>, VideoError> {
-    let mut input = open_container(path)?;
+    let mut input = open_container(path, None)?;
     Ok(input
         .packets()
         .filter(|(s, _)| s.index() == stream_index)
@@ -280,7 +290,7 @@ pub(crate) fn decode_sampled(
             return Ok(pass);
         }
         // The file did not behave as its packet table said: start again the exact way.
-        opened.input = open_container(path).map_err(|e| e.to_string())?;
+        opened.input = open_container(path, None).map_err(|e| e.to_string())?;
         let mut pass = decode_wanted(opened, wanted, threads, max_pixels)?;
         pass.method = SamplingMethod::SeekFellBack;
         return Ok(pass);

@@ -76,7 +76,16 @@ pub struct SampleOptions {
     pub threads: usize,
     /// Whether far-apart frames are reached by seeking (see [`SeekMode`]).
     pub seek: SeekMode,
+    /// FFmpeg demuxers the file may be opened with (FFmpeg's `format_whitelist`, comma-separated short names,
+    /// e.g. [`VIDEO_FORMATS`]); `None` allows every demuxer. A service set it for uploads: demuxers such as `hls`
+    /// or `concat` open further files named inside the upload. Left out of the serialised options when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub formats: Option<String>,
 }
+
+/// The demuxers of the video containers we score (MP4/MOV, Matroska/WebM, AVI, MPEG-TS/PS, FLV), for
+/// [`SampleOptions::formats`].
+pub const VIDEO_FORMATS: &str = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,mpeg,flv";
 
 /// How the wanted frames are reached. Seeking gives the same frames as the single pass: the decoder starts at the
 /// keyframe before each wanted frame and decodes forward (`decode.rs`, `plan_seeks`).
@@ -115,6 +124,7 @@ impl Default for SampleOptions {
             max_pixels: Some(4096 * 4096),
             threads: 0,
             seek: SeekMode::Auto,
+            formats: None,
         }
     }
 }
@@ -232,7 +242,7 @@ pub fn probe(path: impl AsRef<Path>) -> Result<VideoInfo, VideoError> {
     let path = path.as_ref();
     init();
     decode::file_size(path)?;
-    let mut opened = decode::open(path)?;
+    let mut opened = decode::open(path, None)?;
     decode::resolve_frame_count(path, &mut opened)?;
     Ok(opened.info)
 }
@@ -246,7 +256,7 @@ fn open_checked(path: &Path, options: &SampleOptions) -> Result<decode::Opened, 
     if let Some(limit) = options.max_file_bytes.filter(|&l| bytes > l) {
         return Err(too_large(SizeLimit::FileBytes, bytes, limit));
     }
-    let opened = decode::open(path)?;
+    let opened = decode::open(path, options.formats.as_deref())?;
     let pixels = u64::from(opened.info.width) * u64::from(opened.info.height);
     if let Some(limit) = options.max_pixels.filter(|&l| pixels > l) {
         return Err(too_large(SizeLimit::FramePixels, pixels, limit));
