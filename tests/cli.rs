@@ -3,43 +3,16 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
+use common::cli::{deepfake, model_b, run, stderr};
 use common::{arch, device, fixture, media, B};
 use deepfake_detector::imaging::crop::{isotropic_resize, put_to_center};
 use deepfake_detector::imaging::load::load_rgb;
 use deepfake_detector::imaging::normalize::{to_nchw, IMAGENET_MEAN, IMAGENET_STD};
 use deepfake_detector::weights::classifier::load_classifier;
 use serde_json::Value;
-
-fn deepfake() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_deepfake"))
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("run deepfake")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Fixture classifier b as a `.bpk` (no --arch needed afterwards).
-fn model_b(dir: &Path) -> PathBuf {
-    let arch_file = dir.join("b_arch.json");
-    std::fs::write(&arch_file, serde_json::to_string(&arch("b")).unwrap()).unwrap();
-    let out = dir.join("b.bpk");
-    let o = run(deepfake()
-        .arg("import")
-        .arg(fixture("effnet/b_dfdc_legacy.pth"))
-        .arg("--arch")
-        .arg(&arch_file)
-        .arg("--out")
-        .arg(&out));
-    assert!(o.status.success(), "import: {}", stderr(&o));
-    out
-}
 
 fn json_fixture(rel: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(fixture(rel)).unwrap()).unwrap()

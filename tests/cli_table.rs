@@ -10,26 +10,11 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
+use common::cli::{deepfake, run, stderr, stdout};
 use common::{arch, fixture, media};
 use serde_json::Value;
-
-fn deepfake() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_deepfake"))
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("run deepfake")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 /// Every file and folder under `dir`, relative to it.
 fn tree(dir: &Path) -> BTreeSet<String> {

@@ -6,23 +6,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use common::cli::{deepfake, run, stderr};
 use common::media;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-
-fn deepfake() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_deepfake"))
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("run deepfake")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn repo(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -89,7 +77,13 @@ fn held_out_identities_are_told_apart_at_the_recorded_auc() {
         .args(["--quiet", "--out"])
         .arg(&csv));
     assert!(o.status.code() == Some(0) || o.status.code() == Some(1), "{}", stderr(&o));
-    let o = run(deepfake().arg("eval").arg("--predictions").arg(&csv).arg("--labels").arg(clips.join("metadata.json")).arg("--json"));
+    let o = run(deepfake()
+        .arg("eval")
+        .arg("--predictions")
+        .arg(&csv)
+        .arg("--labels")
+        .arg(clips.join("metadata.json"))
+        .arg("--json"));
     assert!(o.status.success(), "eval: {}", stderr(&o));
     let e: Value = serde_json::from_slice(&o.stdout).unwrap();
     let want = recorded()["synth_test"]["roc_auc"].as_f64().unwrap();

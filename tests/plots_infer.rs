@@ -9,9 +9,10 @@ mod common;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use burn::backend::Autodiff;
+use common::cli::{deepfake, model_b, run, stderr};
 use common::{arch, device, fixture, media, B};
 use deepfake_detector::face::{Detector, DetectorConfig};
 use deepfake_detector::infer::{Event, InferOptions, Runner, Status, VideoResult};
@@ -167,33 +168,6 @@ fn crops_that_do_not_match_the_faces_are_an_error_and_odd_sizes_still_draw() {
 }
 
 // --- the command ---
-
-fn deepfake() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_deepfake"))
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("run deepfake")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Fixture classifier b as a `.bpk`.
-fn model_b(dir: &Path) -> PathBuf {
-    let arch_file = dir.join("b_arch.json");
-    std::fs::write(&arch_file, serde_json::to_string(&arch("b")).unwrap()).unwrap();
-    let out = dir.join("b.bpk");
-    let o = run(deepfake().arg("import").arg(fixture("effnet/b_dfdc_legacy.pth")).args([
-        "--arch".as_ref(),
-        arch_file.as_os_str(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ]));
-    assert!(o.status.success(), "import: {}", stderr(&o));
-    out
-}
 
 fn videos(dir: &Path, names: &[&str]) -> PathBuf {
     let videos = dir.join("videos");

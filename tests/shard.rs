@@ -3,38 +3,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-use common::{arch, fixture, media};
+use common::cli::{deepfake, model_b, run, stderr};
+use common::media;
 use serde_json::Value;
-
-fn deepfake() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_deepfake"))
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("run deepfake")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Fixture classifier b as a `.bpk`.
-fn model_b(dir: &Path) -> PathBuf {
-    let arch_file = dir.join("b_arch.json");
-    std::fs::write(&arch_file, serde_json::to_string(&arch("b")).unwrap()).unwrap();
-    let out = dir.join("b.bpk");
-    let o = run(deepfake().arg("import").arg(fixture("effnet/b_dfdc_legacy.pth")).args([
-        "--arch".as_ref(),
-        arch_file.as_os_str(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ]));
-    assert!(o.status.success(), "import: {}", stderr(&o));
-    out
-}
 
 /// Twelve inputs in two folders: copies of the sample clips under other names, and files that cannot be scored.
 fn corpus(dir: &Path) {

@@ -8,6 +8,8 @@ use burn::prelude::*;
 use deepfake_detector::model::efficientnet::EfficientNetConfig;
 use deepfake_detector::weights::TensorFile;
 
+pub mod cli;
+
 pub type B = Flex;
 
 pub fn device() -> Device<B> {
