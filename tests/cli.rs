@@ -309,3 +309,25 @@ fn a_bpk_with_an_absurd_input_size_is_refused() {
     assert!(stderr(&o).contains("huge.bpk") && stderr(&o).contains("input_size"), "{}", stderr(&o));
     assert!(start.elapsed().as_secs_f64() < 1.0);
 }
+
+#[test]
+fn images_over_max_pixels_are_refused_by_their_header() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = model_b(tmp.path());
+    // single_face.jpg is far more than 100 pixels: refused before decoding, with the typed status, per image.
+    let o = run(deepfake().args(["detect", "--json", "--max-pixels", "100"]).arg(media("single_face.jpg")));
+    assert!(o.status.code() == Some(1) || o.status.success(), "{}", stderr(&o));
+    let line: Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(line["status"], "too_large", "{line}");
+    assert!(line["error"].as_str().unwrap().contains("--max-pixels"), "{line}");
+    let o = run(deepfake()
+        .args(["classify", "--json", "--max-pixels", "100", "-m"])
+        .arg(&model)
+        .arg(media("single_face.jpg")));
+    let line: Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
+    assert!(line["error"].as_str().unwrap().contains("over the limit"), "{line}");
+    // Under the default limit the same image is read.
+    let o = run(deepfake().args(["detect", "--json"]).arg(media("single_face.jpg")));
+    let line: Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(line["kind"], "image", "{line}");
+}

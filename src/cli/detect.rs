@@ -203,7 +203,8 @@ impl Detect<'_> {
             let img = match img {
                 Ok(img) => img,
                 Err(e) => {
-                    let status = if matches!(e, LoadError::TooLarge { .. }) { Status::TooLarge } else { Status::Unreadable };
+                    let status =
+                        if matches!(e, LoadError::TooLarge { .. }) { Status::TooLarge } else { Status::Unreadable };
                     return Ok(Output::Failed { input: name, status, error: e.to_string() });
                 }
             };
@@ -214,8 +215,11 @@ impl Detect<'_> {
             self.crops(input, stem, &[(0, &img)], std::slice::from_ref(&faces), 1.0, index)?;
             return Ok(Output::Found { input: name, kind: "image", frames: vec![FrameFaces { index: 0, faces }] });
         }
-        let options =
-            SampleOptions { frames: self.args.frames, max_pixels: Some(self.args.max_pixels), ..SampleOptions::default() };
+        let options = SampleOptions {
+            frames: self.args.frames,
+            max_pixels: Some(self.args.max_pixels),
+            ..SampleOptions::default()
+        };
         let video = match read_frames(input, &options) {
             Ok(v) => v,
             Err(e) => return Ok(Output::Failed { input: name, status: Status::from(&e), error: e.to_string() }),

@@ -240,11 +240,7 @@ where
 
 /// The `--model` paths given (folders expanded to their weight files), or the built-in demo model when none is
 /// given, with a note on stderr unless `quiet`.
-pub fn models_or_demo(
-    models: &[PathBuf],
-    skip_bad: bool,
-    quiet: bool,
-) -> anyhow::Result<(Vec<PathBuf>, Vec<Skipped>)> {
+pub fn models_or_demo(models: &[PathBuf], skip_bad: bool, quiet: bool) -> anyhow::Result<(Vec<PathBuf>, Vec<Skipped>)> {
     if !models.is_empty() {
         return Ok(deepfake_detector::infer::inputs::collect_models(models, skip_bad)?);
     }
