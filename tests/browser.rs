@@ -15,30 +15,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{arch, fixture, media};
+use common::cli::model_b;
+use common::media;
 use http::{request, Response, Server};
 use serde_json::{json, Value};
 
 const EXE: &str = env!("CARGO_BIN_EXE_deepfake");
 /// The W3C name of an element reference in WebDriver answers.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-fn model_b(dir: &Path) -> PathBuf {
-    let arch_file = dir.join("b_arch.json");
-    std::fs::write(&arch_file, serde_json::to_string(&arch("b")).unwrap()).unwrap();
-    let out = dir.join("b.bpk");
-    let o = Command::new(EXE)
-        .arg("import")
-        .arg(fixture("effnet/b_dfdc_legacy.pth"))
-        .args(["--arch"])
-        .arg(&arch_file)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "import: {}", String::from_utf8_lossy(&o.stderr));
-    out
-}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

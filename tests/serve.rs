@@ -13,30 +13,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{arch, fixture, media};
+use common::cli::model_b;
+use common::media;
 use http::{form, form_type, raw, request, upload, wait_done, Server};
 use serde_json::Value;
 
 const EXE: &str = env!("CARGO_BIN_EXE_deepfake");
 const SAMPLES: [&str; 4] = ["single_face.mp4", "face_noface.mov", "noface_face.mov", "no_face.mp4"];
 const LIMIT: Duration = Duration::from_secs(180);
-
-fn model_b(dir: &Path) -> PathBuf {
-    let arch_file = dir.join("b_arch.json");
-    std::fs::write(&arch_file, serde_json::to_string(&arch("b")).unwrap()).unwrap();
-    let out = dir.join("b.bpk");
-    let o = Command::new(EXE)
-        .arg("import")
-        .arg(fixture("effnet/b_dfdc_legacy.pth"))
-        .arg("--arch")
-        .arg(&arch_file)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "import: {}", String::from_utf8_lossy(&o.stderr));
-    out
-}
 
 fn without_timing(mut v: Value) -> Value {
     v.as_object_mut().unwrap().remove("timing");
