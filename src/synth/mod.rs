@@ -103,6 +103,16 @@ pub enum SynthError {
     Request(String),
 }
 
+impl SynthError {
+    /// What went wrong, without the path (for lists that name the input themselves).
+    pub fn reason(&self) -> String {
+        match self {
+            SynthError::Input { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
 /// Progress, one event per identity.
 #[derive(Debug, Clone)]
 pub enum SynthEvent {
@@ -238,7 +248,7 @@ pub fn run<B: Backend>(
             }
             Err(e) => {
                 stills.push(None);
-                failed.push(Some(e.to_string()));
+                failed.push(Some(e.reason()));
             }
         }
     }

@@ -130,8 +130,12 @@ pub fn load_still<B: Backend>(
     shape: &ClipShape,
     finder: &FaceFinder<'_, B>,
 ) -> Result<Option<Still>, SynthError> {
-    let img = crate::imaging::load::load_rgb(path)
-        .map_err(|e| SynthError::Input { path: path.into(), reason: e.to_string() })?;
+    let img = crate::imaging::load::load_rgb(path).map_err(|e| {
+        // The load error names the path already; SynthError::Input names it once.
+        let text = e.to_string();
+        let reason = text.strip_prefix(&format!("{}: ", path.display())).unwrap_or(&text).to_string();
+        SynthError::Input { path: path.into(), reason }
+    })?;
     let (w, h) = target_size(img.width(), img.height(), shape, true);
     let image = resize_bicubic(&img, w, h);
     let landmarks = finder.landmarks(std::slice::from_ref(&image)).remove(0);
