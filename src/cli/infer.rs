@@ -19,7 +19,7 @@ use super::output::{check_output, check_output_dir, one_stdout, Target};
 use super::progress::Progress;
 use super::{checked, expand_stdin, note_skipped, verdict, DetectorArgs, DeviceArgs, Format};
 use deepfake_detector::config;
-use deepfake_detector::device::{run_on, BackendTask, DeviceSpec, Precision};
+use deepfake_detector::device::{run_on, BackendTask, Precision};
 use deepfake_detector::infer::inputs::collect_inputs;
 use deepfake_detector::infer::report::{
     fingerprint, resumable, submission_csv, FileStamp, Journal, ModelRecord, Report, Summary,
@@ -27,6 +27,7 @@ use deepfake_detector::infer::report::{
 use deepfake_detector::infer::shard::Shard;
 use deepfake_detector::infer::{Event, InferOptions, Runner, VideoJob, VideoResult};
 use deepfake_detector::model::classifier::Scorer;
+use deepfake_detector::model::efficientnet::EfficientNetConfig;
 use deepfake_detector::model::fused::FusedOps;
 use deepfake_detector::model::gradcam::GradCam;
 use deepfake_detector::plots::video::{video_folder, video_plots_done, write_video_plots};
@@ -136,15 +137,8 @@ impl BackendTask for Infer<'_> {
         for (i, path) in self.models.iter().enumerate() {
             let mb = std::fs::metadata(path).map_or(0.0, |m| m.len() as f64 / 1e6);
             self.progress.busy(format!("loading model {}/{n}: {} ({mb:.1} MB)", i + 1, path.display()));
-            let loaded = load_classifier::<B>(path, arch.as_ref(), &device)?;
-            let size = loaded.config.input_size as u32;
-            let record = ModelRecord {
-                path: path.display().to_string(),
-                arch: loaded.config.encoder.name.clone(),
-                input_size: size,
-                parameters: super::inspect::parameters(&loaded.model),
-                sha256: sha256_file(path)?,
-            };
+            let (scorer, record) = load_scorer::<B>(path, arch.as_ref(), self.options.batch_size, &device)?;
+            let size = record.input_size;
             if !self.args.quiet {
                 self.progress.note(format!(
                     "model {}/{n}: {}: {}, input {size}×{size}, {:.2} M parameters, sha256 {}",
@@ -156,10 +150,7 @@ impl BackendTask for Infer<'_> {
                 ));
             }
             records.push(record);
-            scorers.push(
-                Scorer::new(path.display().to_string(), loaded.model, size, device.clone())
-                    .with_batch_size(self.options.batch_size),
-            );
+            scorers.push(scorer);
             if self.stop.load(Ordering::SeqCst) {
                 return Ok((Vec::new(), records, true));
             }
@@ -311,7 +302,7 @@ pub fn run(args: InferArgs) -> anyhow::Result<ExitCode> {
         },
         detector: args.detector.config(),
         max_faces: args.max_faces,
-        batch_size: args.batch_size.unwrap_or(if args.device.device == DeviceSpec::Cpu { 1 } else { 16 }),
+        batch_size: args.device.classifier_batch(args.batch_size),
         per_person: args.per_person,
         half_probabilities: args.device.precision == Precision::F16,
     };
@@ -399,4 +390,25 @@ pub fn run(args: InferArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(if failed > 0 && args.on_error.is_none() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Loads one classifier for inference: its scorer (batched as given) and the record the report keeps of it
+/// (architecture, input size, parameters, the file's sha256). `infer` and `serve` load their models through it.
+pub fn load_scorer<B: FusedOps>(
+    path: &Path,
+    arch: Option<&EfficientNetConfig>,
+    batch_size: usize,
+    device: &Device<B>,
+) -> anyhow::Result<(Scorer<B>, ModelRecord)> {
+    let loaded = load_classifier::<B>(path, arch, device)?;
+    let size = loaded.config.input_size as u32;
+    let record = ModelRecord {
+        path: path.display().to_string(),
+        arch: loaded.config.encoder.name.clone(),
+        input_size: size,
+        parameters: super::inspect::parameters(&loaded.model),
+        sha256: sha256_file(path)?,
+    };
+    let scorer = Scorer::new(record.path.clone(), loaded.model, size, device.clone()).with_batch_size(batch_size);
+    Ok((scorer, record))
 }

@@ -141,6 +141,13 @@ pub struct DeviceArgs {
     pub precision: Precision,
 }
 
+impl DeviceArgs {
+    /// Faces per classifier pass: as given, else 1 on the CPU (flex is fastest one image at a time) and 16 on a GPU.
+    pub fn classifier_batch(&self, given: Option<usize>) -> usize {
+        given.unwrap_or(if self.device == DeviceSpec::Cpu { 1 } else { 16 })
+    }
+}
+
 fn parse_precision(s: &str) -> Result<Precision, String> {
     s.parse()
 }

@@ -13,15 +13,12 @@ use clap::Args;
 
 use super::{checked, DetectorArgs, DeviceArgs};
 use deepfake_detector::config;
-use deepfake_detector::device::{run_on, BackendTask, DeviceSpec, Precision};
-use deepfake_detector::infer::report::ModelRecord;
+use deepfake_detector::device::{run_on, BackendTask, Precision};
 use deepfake_detector::infer::{InferOptions, Runner};
-use deepfake_detector::model::classifier::Scorer;
 use deepfake_detector::model::fused::FusedOps;
 use deepfake_detector::serve::{serve_http, worker, ServeConfig, Service};
 use deepfake_detector::video::{SampleOptions, VIDEO_FORMATS};
-use deepfake_detector::weights::classifier::{load_classifier, resolve_arch};
-use deepfake_detector::weights::file::sha256_file;
+use deepfake_detector::weights::classifier::resolve_arch;
 
 /// Environment variable read for the token when `--token` is not given.
 pub const TOKEN_ENV: &str = "DEEPFAKE_TOKEN";
@@ -104,21 +101,12 @@ impl BackendTask for Serve<'_> {
         let arch = self.args.arch.as_deref().map(resolve_arch).transpose()?;
         let (mut scorers, mut records) = (Vec::new(), Vec::new());
         for path in &self.models {
-            let loaded = load_classifier::<B>(path, arch.as_ref(), &device)?;
-            let size = loaded.config.input_size as u32;
-            let record = ModelRecord {
-                path: path.display().to_string(),
-                arch: loaded.config.encoder.name.clone(),
-                input_size: size,
-                parameters: super::inspect::parameters(&loaded.model),
-                sha256: sha256_file(path)?,
-            };
+            let (scorer, record) =
+                super::infer::load_scorer::<B>(path, arch.as_ref(), self.options.batch_size, &device)?;
+            let size = record.input_size;
             eprintln!("model: {}: {}, input {size}×{size}, sha256 {}", record.path, record.arch, &record.sha256[..12]);
             records.push(record);
-            scorers.push(
-                Scorer::new(path.display().to_string(), loaded.model, size, device.clone())
-                    .with_batch_size(self.options.batch_size),
-            );
+            scorers.push(scorer);
         }
         let runner = Runner {
             detector: self.args.detector.detector::<B>(&device, self.args.device.device)?,
@@ -171,7 +159,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         detector: args.detector.config(),
         max_faces: args.max_faces,
-        batch_size: args.batch_size.unwrap_or(if args.device.device == DeviceSpec::Cpu { 1 } else { 16 }),
+        batch_size: args.device.classifier_batch(args.batch_size),
         per_person: args.per_person,
         half_probabilities: args.device.precision == Precision::F16,
     };
