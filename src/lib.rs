@@ -9,6 +9,7 @@
 //! indicatif, and reports progress through callbacks ([`infer::Event`]).
 
 pub mod atomic;
+pub mod cancel;
 pub mod config;
 pub mod device;
 pub mod eval;

@@ -308,6 +308,45 @@ fn detect_crops_feed_classify_with_the_probabilities_of_infer() {
     // The header of the plain output.
     let o = run(deepfake().arg("classify").arg(&crops).arg("-m").arg(&model));
     assert!(stdout(&o).starts_with("probability\tlogit\timage\n"), "{}", stdout(&o));
+
+    // `detect -m` scores the same faces: each box's probability is infer's for that box.
+    let ann = tmp.path().join("ann");
+    let o = run(deepfake()
+        .arg("detect")
+        .arg(media("single_face.mp4"))
+        .args(["--frames", "4", "--json", "-m"])
+        .arg(&model)
+        .arg("--annotate")
+        .arg(&ann));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let d: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let infer_faces: Vec<&Value> =
+        r["videos"][0]["frames"].as_array().unwrap().iter().flat_map(|f| f["faces"].as_array().unwrap()).collect();
+    let detect_faces: Vec<&Value> =
+        d["frames"].as_array().unwrap().iter().flat_map(|f| f["faces"].as_array().unwrap()).collect();
+    assert_eq!(detect_faces.len(), infer_faces.len());
+    for (df, inf) in detect_faces.iter().zip(&infer_faces) {
+        let (a, b) = (df["probability"].as_f64().unwrap(), inf["probabilities"][0].as_f64().unwrap());
+        assert!((a - b).abs() < 1e-5, "detect -m {a} vs infer {b}");
+    }
+    // The annotated frame differs from one drawn without the model by the label above the box, and only there.
+    let plain = tmp.path().join("plain");
+    let o =
+        run(deepfake().arg("detect").arg(media("single_face.mp4")).args(["--frames", "4", "--annotate"]).arg(&plain));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let name = "single_face_f00000.png";
+    let (with, without) =
+        (image::open(ann.join(name)).unwrap().to_rgb8(), image::open(plain.join(name)).unwrap().to_rgb8());
+    let [x1, y1, x2, _] = [0, 1, 2, 3].map(|k| detect_faces[0]["box"][k].as_f64().unwrap());
+    let mut changed = 0;
+    for (x, y, p) in with.enumerate_pixels() {
+        if p != without.get_pixel(x, y) {
+            changed += 1;
+            let (x, y) = (x as f64, y as f64);
+            assert!(y <= y1 + 1.0 && x >= x1 - 1.0 && x <= x1 + (x2 - x1) * 2.0, "pixel ({x}, {y}) changed");
+        }
+    }
+    assert!(changed > 100, "the label is drawn ({changed} pixels)");
 }
 
 /// Two inputs with one file name, from two folders: two annotated files, none overwritten.
@@ -439,7 +478,43 @@ fn progress_moves_through_every_stage_in_a_terminal() {
     assert!(screen.contains("single_face.mp4  "), "{screen}");
 }
 
-/// Ctrl-C (SIGINT) ends the run after the current video, says how many are done, and a rerun resumes.
+/// A file that looks like weights (a zip's first bytes, cut off) but does not load: an error naming it, or with
+/// `--skip-bad-models` a warning naming it, and the run goes on with the models that load.
+#[test]
+fn a_weight_file_that_fails_to_load_is_skipped_only_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = model_b(&tmp.path().join("model"));
+    let models = tmp.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    std::fs::copy(&model, models.join("b.bpk")).unwrap();
+    let pth = std::fs::read(fixture("effnet/b_dfdc_legacy.pth")).unwrap();
+    std::fs::write(models.join("cut.pth"), &pth[..pth.len() / 3]).unwrap();
+    let run_with = |extra: &[&str]| {
+        let mut c = deepfake();
+        c.current_dir(tmp.path()).arg("infer").arg(media("single_face.mp4")).arg("-m").arg(&models);
+        run(c.args(["--frames", "4", "--report", "r.json", "--out", "s.csv"]).args(extra))
+    };
+    let o = run_with(&[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cut.pth") && stderr(&o).contains("--skip-bad-models"), "{}", stderr(&o));
+    assert!(!tmp.path().join("s.csv").exists(), "nothing is written when a model fails");
+
+    let o = run_with(&["--skip-bad-models"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("WARNING: skipping") && stderr(&o).contains("cut.pth"), "{}", stderr(&o));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("r.json")).unwrap()).unwrap();
+    let loaded: Vec<&str> = report["models"].as_array().unwrap().iter().map(|m| m["path"].as_str().unwrap()).collect();
+    assert_eq!(loaded.len(), 1, "{loaded:?}");
+    assert!(loaded[0].ends_with("b.bpk"), "{loaded:?}");
+
+    // Only bad files: an error even with the flag.
+    std::fs::remove_file(models.join("b.bpk")).unwrap();
+    let o = run_with(&["--skip-bad-models"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("could be loaded"), "{}", stderr(&o));
+}
+
+/// Ctrl-C (SIGINT) ends the run at the next stage boundary, says how many are done, and a rerun resumes.
 #[test]
 fn ctrl_c_stops_cleanly_and_the_rerun_resumes() {
     let tmp = tempfile::tempdir().unwrap();

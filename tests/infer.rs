@@ -187,3 +187,52 @@ fn dfdc_checkpoints_run_at_380_whatever_the_encoder() {
         assert_eq!(loaded.config.input_size, 380, "{name}");
     }
 }
+
+/// A cancel set while a video is in hand stops it at the next stage: no model runs, no result comes out, and
+/// `run_all` ends with `Interrupted` after handing over only the videos that were complete.
+#[test]
+fn a_cancel_stops_the_video_in_hand_at_the_next_stage() {
+    use deepfake_detector::cancel::{Cancel, Interrupted};
+    use deepfake_detector::infer::{decode, Event, VideoJob};
+    let mut runner = runner();
+    runner.options.sample.frames = 4;
+    let job = |name: &str| VideoJob { file: name.into(), path: media("single_face.mp4") };
+
+    let cancel = Cancel::new();
+    let mut events = Vec::new();
+    let decoded = decode(job("a.mp4"), &runner.options.sample);
+    let got = runner.process_until(decoded, &cancel, &mut |e| {
+        events.push(format!("{e:?}").split([' ', '(']).next().unwrap_or_default().to_string());
+        if matches!(e, Event::FacesFound { .. }) {
+            cancel.cancel();
+        }
+    });
+    assert_eq!(got.err(), Some(Interrupted));
+    assert_eq!(events, ["Decoded", "FacesFound", "Cropped"], "nothing is scored after the cancel");
+
+    // In a run of three, a cancel during the second video's detection: the first is the only result.
+    let cancel = Cancel::new();
+    let mut done = Vec::new();
+    let mut decoded_videos = 0;
+    let outcome: Result<(), Interrupted> = runner.run_all(
+        vec![job("a.mp4"), job("b.mp4"), job("c.mp4")],
+        &cancel,
+        &mut |e| {
+            if matches!(e, Event::Decoded { .. }) {
+                decoded_videos += 1;
+                if decoded_videos == 2 {
+                    cancel.cancel();
+                }
+            }
+        },
+        |result| {
+            done.push(result.file);
+            Ok(())
+        },
+    );
+    assert_eq!(outcome, Err(Interrupted));
+    assert_eq!(done, ["a.mp4"]);
+    // Not cancelled, the same runner scores the video completely.
+    let full = runner.process_until(decode(job("a.mp4"), &runner.options.sample), &Cancel::new(), &mut |_| {});
+    assert!(full.unwrap().status.is_ok());
+}

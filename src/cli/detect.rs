@@ -18,11 +18,17 @@ use deepfake_detector::device::{run_on, BackendTask};
 use deepfake_detector::face::select::DFDC_MAX_FACES;
 use deepfake_detector::face::select_faces;
 use deepfake_detector::face::{Detector, Face};
-use deepfake_detector::imaging::crop::cut;
+use deepfake_detector::imaging::crop::{cut, face_crop_rect, prepare_crop};
 use deepfake_detector::imaging::load::{load_rgb_checked, LoadError};
 use deepfake_detector::infer::inputs::collect_files;
 use deepfake_detector::infer::Status;
+use deepfake_detector::model::classifier::Scorer;
+use deepfake_detector::model::fused::FusedOps;
+use deepfake_detector::plots;
 use deepfake_detector::video::{read_frames, SampleOptions};
+use deepfake_detector::weights::classifier::resolve_arch;
+use plotters::prelude::{Rectangle, Text, WHITE};
+use plotters::style::Color;
 
 #[derive(Args, Debug)]
 pub struct DetectArgs {
@@ -39,6 +45,14 @@ pub struct DetectArgs {
     /// inputs with the same file name get `-2`, `-3`, … so none overwrites another).
     #[arg(long, value_name = "DIR")]
     pub annotate: Option<PathBuf>,
+    /// Score each face with this classifier (a .bpk or an original checkpoint, as `infer -m`): its fake
+    /// probability is printed, added to the JSON (`"probability"`) and drawn beside its box with `--annotate`.
+    /// Each face is cut and resized exactly as `infer` does it.
+    #[arg(long, short)]
+    pub model: Option<PathBuf>,
+    /// Architecture of an original checkpoint given with `--model` (see `classify --help`).
+    #[arg(long, requires = "model")]
+    pub arch: Option<String>,
     /// Write the face crops exactly as `infer` cuts them (the solution's ⅓ margins, the 127-face cap) as PNG
     /// into this folder, with an `index.json` saying where each came from; `deepfake classify DIR` scores them.
     #[arg(long, value_name = "DIR")]
@@ -58,7 +72,16 @@ pub struct DetectArgs {
 #[derive(Serialize)]
 struct FrameFaces {
     index: u64,
-    faces: Vec<Face>,
+    faces: Vec<ScoredFace>,
+}
+
+/// A face and, with `--model`, its fake probability (none when its crop is empty: a box outside the frame).
+#[derive(Serialize)]
+struct ScoredFace {
+    #[serde(flatten)]
+    face: Face,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    probability: Option<f32>,
 }
 
 #[derive(Serialize)]
@@ -81,8 +104,39 @@ fn scale_face(face: &Face, by: f32) -> Face {
     Face { bbox: face.bbox.map(|v| v * by), score: face.score, landmarks: face.landmarks.map(|p| p.map(|v| v * by)) }
 }
 
-/// Boxes in green, landmarks in red.
-fn draw(img: &mut RgbImage, faces: &[Face]) {
+/// Boxes in green, landmarks in red, and each scored face's probability above its box (red at 0.5 or more,
+/// the solution's threshold for FAKE; blue below).
+fn draw(path: &Path, img: &mut RgbImage, scored: &[ScoredFace]) -> anyhow::Result<()> {
+    let faces: Vec<Face> = scored.iter().map(|f| f.face).collect();
+    draw_boxes(img, &faces);
+    // (x, y, text height, probability): the label as wide as about two thirds of its box.
+    let labels: Vec<(i32, i32, u32, f32)> = scored
+        .iter()
+        .filter_map(|f| {
+            let [x1, y1, x2, _] = f.face.bbox;
+            let height = ((x2 - x1) / 7.0).clamp(10.0, 48.0) as u32;
+            f.probability.map(|p| (x1.round() as i32, y1.round() as i32, height, p))
+        })
+        .collect();
+    if labels.is_empty() {
+        return Ok(());
+    }
+    let size = img.dimensions();
+    plots::render_on(path, img.as_mut(), size, |root| {
+        for (x, y, height, p) in labels {
+            let colour = if p >= 0.5 { plots::FAKE_COLOUR } else { plots::REAL_COLOUR };
+            let label = format!("{} {p:.2}", if p >= 0.5 { "FAKE" } else { "REAL" });
+            let y = (y - height as i32 - 4).max(0);
+            let width = (label.len() as u32 * height * 5 / 8 + 6) as i32;
+            root.draw(&Rectangle::new([(x, y), (x + width, y + height as i32 + 2)], colour.filled()))?;
+            root.draw(&Text::new(label, (x + 3, y + 1), plots::text(height).color(&WHITE)))?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn draw_boxes(img: &mut RgbImage, faces: &[Face]) {
     let (w, h) = (img.width() as i64, img.height() as i64);
     let thickness = ((w.min(h) / 300) + 1).max(2);
     let mut put = |x: i64, y: i64, c: Rgb<u8>| {
@@ -120,10 +174,51 @@ fn write_png(path: &Path, img: &RgbImage) -> anyhow::Result<()> {
     write_atomic(path, &png).with_context(|| format!("writing {}", path.display()))
 }
 
-fn annotate(dir: &Path, stem: &str, name: String, frame: &RgbImage, faces: &[Face]) -> anyhow::Result<()> {
+fn annotate(dir: &Path, stem: &str, name: String, frame: &RgbImage, faces: &[ScoredFace]) -> anyhow::Result<()> {
     let mut img = frame.clone();
-    draw(&mut img, faces);
-    write_png(&dir.join(format!("{stem}{name}.png")), &img)
+    let path = dir.join(format!("{stem}{name}.png"));
+    draw(&path, &mut img, faces)?;
+    write_png(&path, &img)
+}
+
+/// The faces of each frame (in that frame's pixels) with their probabilities under `scorer`: each cut with the
+/// solution's margins and prepared as `infer` prepares it, all frames' faces scored in batches.
+fn score_faces<B: FusedOps>(
+    scorer: Option<&Scorer<B>>,
+    frames: &[&RgbImage],
+    faces: Vec<Vec<Face>>,
+) -> anyhow::Result<Vec<Vec<ScoredFace>>> {
+    let Some(scorer) = scorer else {
+        return Ok(faces
+            .into_iter()
+            .map(|f| f.into_iter().map(|face| ScoredFace { face, probability: None }).collect())
+            .collect());
+    };
+    let mut crops = Vec::new();
+    let mut slots = Vec::new();
+    for (frame, faces) in frames.iter().zip(&faces) {
+        let row: Vec<Option<usize>> = faces
+            .iter()
+            .map(|f| {
+                let ((y0, y1), (x0, x1)) = face_crop_rect(frame.width(), frame.height(), f.bbox)?;
+                crops.push(prepare_crop(&cut(frame, [x0, y0, x1, y1]), scorer.input_size));
+                Some(crops.len() - 1)
+            })
+            .collect();
+        slots.push(row);
+    }
+    let probabilities = scorer.probabilities(&crops)?;
+    Ok(faces
+        .into_iter()
+        .zip(slots)
+        .map(|(faces, row)| {
+            faces
+                .into_iter()
+                .zip(row)
+                .map(|(face, k)| ScoredFace { face, probability: k.map(|k| probabilities[k]) })
+                .collect()
+        })
+        .collect())
 }
 
 /// One crop in `index.json`.
@@ -191,9 +286,10 @@ impl Detect<'_> {
         Ok(())
     }
 
-    fn one<B: Backend>(
+    fn one<B: FusedOps>(
         &self,
         detector: &Detector<B>,
+        scorer: Option<&Scorer<B>>,
         input: &Path,
         stem: &str,
         index: &mut Vec<CropEntry>,
@@ -208,11 +304,12 @@ impl Detect<'_> {
                     return Ok(Output::Failed { input: name, status, error: e.to_string() });
                 }
             };
-            let faces = detector.detect(std::slice::from_ref(&img)).remove(0);
+            let faces = detector.detect(std::slice::from_ref(&img));
+            self.crops(input, stem, &[(0, &img)], &faces, 1.0, index)?;
+            let faces = score_faces(scorer, &[&img], faces)?.remove(0);
             if let Some(dir) = &self.args.annotate {
                 annotate(dir, stem, String::new(), &img, &faces)?;
             }
-            self.crops(input, stem, &[(0, &img)], std::slice::from_ref(&faces), 1.0, index)?;
             return Ok(Output::Found { input: name, kind: "image", frames: vec![FrameFaces { index: 0, faces }] });
         }
         let options = SampleOptions {
@@ -231,9 +328,11 @@ impl Detect<'_> {
         let found = detector.detect(&video.halves);
         let full: Vec<(u64, &RgbImage)> = video.frames.iter().map(|f| (f.index, &f.image)).collect();
         self.crops(input, stem, &full, &found, 2.0, index)?;
+        let scaled = found.iter().map(|faces| faces.iter().map(|f| scale_face(f, 2.0)).collect()).collect();
+        let images: Vec<&RgbImage> = video.frames.iter().map(|f| &f.image).collect();
+        let scored = score_faces(scorer, &images, scaled)?;
         let mut frames = Vec::new();
-        for (frame, faces) in video.frames.iter().zip(found) {
-            let faces: Vec<Face> = faces.iter().map(|f| scale_face(f, 2.0)).collect();
+        for (frame, faces) in video.frames.iter().zip(scored) {
             if let Some(dir) = &self.args.annotate {
                 annotate(dir, stem, format!("_f{:05}", frame.index), &frame.image, &faces)?;
             }
@@ -246,15 +345,21 @@ impl Detect<'_> {
 impl BackendTask for Detect<'_> {
     type Output = anyhow::Result<Vec<Output>>;
 
-    fn run<B: Backend>(self, device: Device<B>) -> Self::Output {
+    fn run<B: FusedOps>(self, device: Device<B>) -> Self::Output {
         let detector = self.args.detector.detector::<B>(&device, self.args.device.device)?;
+        let arch = self.args.arch.as_deref().map(resolve_arch).transpose()?;
+        let batch = self.args.device.classifier_batch(None);
+        let scorer = match &self.args.model {
+            Some(path) => Some(super::infer::load_scorer::<B>(path, arch.as_ref(), batch, &device)?.0),
+            None => None,
+        };
         let stems = unique_stems(&self.inputs);
         let mut index = Vec::new();
         let outputs = self
             .inputs
             .iter()
             .zip(&stems)
-            .map(|(input, stem)| self.one(&detector, input, stem, &mut index))
+            .map(|(input, stem)| self.one(&detector, scorer.as_ref(), input, stem, &mut index))
             .collect::<anyhow::Result<Vec<_>>>()?;
         if let Some(dir) = &self.args.crops {
             let mut json = serde_json::to_vec_pretty(&index)?;
@@ -299,11 +404,13 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
                 let with = frames.iter().filter(|f| !f.faces.is_empty()).count();
                 println!("{input}: {kind}, {faces} face(s) in {with} of {} frame(s)", frames.len());
                 for f in frames {
-                    for face in &f.faces {
-                        let b = face.bbox;
+                    for scored in &f.faces {
+                        let (b, score) = (scored.face.bbox, scored.face.score);
+                        let fake =
+                            scored.probability.map_or_else(String::new, |p| format!("  fake probability {p:.4}"));
                         println!(
-                            "  frame {:>5}  box [{:.1}, {:.1}, {:.1}, {:.1}]  score {:.4}",
-                            f.index, b[0], b[1], b[2], b[3], face.score
+                            "  frame {:>5}  box [{:.1}, {:.1}, {:.1}, {:.1}]  score {score:.4}{fake}",
+                            f.index, b[0], b[1], b[2], b[3]
                         );
                     }
                 }

@@ -4,8 +4,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -18,6 +16,7 @@ use image::RgbImage;
 use super::output::{check_output, check_output_dir, one_stdout, Target};
 use super::progress::Progress;
 use super::{checked, expand_stdin, note_skipped, verdict, DetectorArgs, DeviceArgs, Format};
+use deepfake_detector::cancel::{Cancel, Interrupted};
 use deepfake_detector::config;
 use deepfake_detector::device::{run_on, BackendTask, Precision};
 use deepfake_detector::infer::inputs::collect_inputs;
@@ -50,7 +49,8 @@ pub struct InferArgs {
     /// (models/demo.bpk, trained on synthetic data; the DFDC checkpoints are far more accurate).
     #[arg(long = "model", short = 'm')]
     pub models: Vec<PathBuf>,
-    /// In a model folder, drop files that are not weight files with a warning, instead of stopping.
+    /// Drop model files that cannot be used (in a model folder: not a weight file; any model: fails to load) with
+    /// a warning, instead of stopping; at least one model must load.
     #[arg(long)]
     pub skip_bad_models: bool,
     /// Architecture of original checkpoints whose layout matches no tf_efficientnet_b0…b7.
@@ -121,7 +121,7 @@ struct Infer<'a> {
     options: InferOptions,
     progress: &'a mut Progress,
     journal: Journal,
-    stop: Arc<AtomicBool>,
+    stop: Cancel,
 }
 
 /// Results of this run, the models as loaded, and whether Ctrl-C stopped it.
@@ -137,7 +137,14 @@ impl BackendTask for Infer<'_> {
         for (i, path) in self.models.iter().enumerate() {
             let mb = std::fs::metadata(path).map_or(0.0, |m| m.len() as f64 / 1e6);
             self.progress.busy(format!("loading model {}/{n}: {} ({mb:.1} MB)", i + 1, path.display()));
-            let (scorer, record) = load_scorer::<B>(path, arch.as_ref(), self.options.batch_size, &device)?;
+            let (scorer, record) = match load_scorer::<B>(path, arch.as_ref(), self.options.batch_size, &device) {
+                Ok(loaded) => loaded,
+                Err(e) if self.args.skip_bad_models => {
+                    self.progress.note(format!("WARNING: skipping {}: {e:#} (--skip-bad-models)", path.display()));
+                    continue;
+                }
+                Err(e) => return Err(e.context(format!("loading {} (--skip-bad-models drops it)", path.display()))),
+            };
             let size = record.input_size;
             if !self.args.quiet {
                 self.progress.note(format!(
@@ -151,10 +158,14 @@ impl BackendTask for Infer<'_> {
             }
             records.push(record);
             scorers.push(scorer);
-            if self.stop.load(Ordering::SeqCst) {
+            if self.stop.is_cancelled() {
                 return Ok((Vec::new(), records, true));
             }
         }
+        if scorers.is_empty() {
+            anyhow::bail!("none of the {n} model(s) could be loaded (each is named above)");
+        }
+        self.progress.set_models(scorers.len());
         let runner = Runner {
             detector: self.args.detector.detector::<B>(&device, self.args.device.device)?,
             scorers,
@@ -167,30 +178,22 @@ impl BackendTask for Infer<'_> {
         let progress = &mut *self.progress;
         let mut results = Vec::new();
         let journal = &mut self.journal;
-        let stop = &self.stop;
         let on_event: &mut dyn FnMut(Event<'_>) = &mut |e| match pictures.as_mut() {
             Some(p) => p.event(e, progress),
             None => progress.event(e),
         };
-        let outcome = runner.run_all(std::mem::take(&mut self.jobs), on_event, |result| {
+        let outcome = runner.run_all(std::mem::take(&mut self.jobs), &self.stop, on_event, |result| {
             journal.append(stamps[&result.file].clone(), &result).context("writing the journal")?;
             results.push(result);
-            if stop.load(Ordering::SeqCst) {
-                return Err(anyhow::Error::new(InterruptedError));
-            }
             anyhow::Ok(())
         });
         match outcome {
             Ok(()) => Ok((results, records, false)),
-            Err(e) if e.is::<InterruptedError>() => Ok((results, records, true)),
+            Err(e) if e.is::<Interrupted>() => Ok((results, records, true)),
             Err(e) => Err(e),
         }
     }
 }
-
-#[derive(Debug, thiserror::Error)]
-#[error("interrupted")]
-struct InterruptedError;
 
 /// `--plots`: Grad-CAM of the first model (built only with the flag) and the crops of the video in progress,
 /// copied from the runner's `Cropped` event and drawn when the video is finished.
@@ -234,16 +237,16 @@ impl<A: AutodiffBackend> Pictures<A> {
 
 /// Ctrl-C: the first ends the run after the video in progress (journaled, so a rerun resumes); a second ends the
 /// process at once.
-fn on_ctrl_c(quiet: bool) -> Arc<AtomicBool> {
-    let stop = Arc::new(AtomicBool::new(false));
+fn on_ctrl_c(quiet: bool) -> Cancel {
+    let stop = Cancel::new();
     let flag = stop.clone();
     let installed = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
+        if flag.cancel() {
             eprintln!("\ninterrupted; rerun the same command to resume");
             std::process::exit(130);
         }
         if !quiet {
-            eprintln!("\nstopping after the current video (Ctrl-C again to stop now)");
+            eprintln!("\nstopping at the end of the current stage (Ctrl-C again to stop now)");
         }
     });
     if let Err(e) = installed {

@@ -101,6 +101,11 @@ impl Progress {
     }
 
     /// Prints a line above the bar.
+    /// The models that loaded (fewer than announced when `--skip-bad-models` dropped some).
+    pub fn set_models(&mut self, models: usize) {
+        self.models = models;
+    }
+
     pub fn note(&self, line: String) {
         self.bar.suspend(|| eprintln!("{line}"));
     }

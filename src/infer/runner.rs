@@ -9,6 +9,7 @@ use burn::prelude::*;
 
 use super::aggregate::{ensemble_mean, per_model_scores, score_people};
 use super::{FaceRecord, FrameRecord, InferOptions, Status, VideoResult};
+use crate::cancel::{Cancel, Interrupted};
 use crate::face::{prepare_crops, select_faces, Detector, PreparedCrops};
 use crate::model::classifier::Scorer;
 use crate::model::fused::FusedOps;
@@ -118,32 +119,50 @@ impl<B: FusedOps> Runner<B> {
     }
 
     /// Scores `jobs` in order, decoding one video ahead on another thread; `on_result` gets each finished result
-    /// (e.g. to journal it) and may stop the run by returning an error.
-    pub fn run_all<E>(
+    /// (e.g. to journal it) and may stop the run by returning an error. When `cancel` is set the video in hand is
+    /// dropped at its next stage boundary (or classifier batch) and the run ends with [`Interrupted`]: every
+    /// result handed to `on_result` is complete.
+    pub fn run_all<E: From<Interrupted>>(
         &self,
         jobs: Vec<VideoJob>,
+        cancel: &Cancel,
         on_event: &mut dyn FnMut(Event<'_>),
         mut on_result: impl FnMut(VideoResult) -> Result<(), E>,
     ) -> Result<(), E> {
         let names: Vec<String> = jobs.iter().map(|j| j.file.clone()).collect();
         let mut decoded = DecodeAhead::spawn(jobs, self.options.sample.clone());
         for name in &names {
+            cancel.check()?;
             on_event(Event::Started { file: name });
             let Some(video) = decoded.next() else { break };
-            on_result(self.process(video, on_event))?;
+            on_result(self.process_until(video, cancel, on_event)?)?;
         }
         Ok(())
     }
 
     /// Detection, selection, crops, classification and the rule on a decoded video.
     pub fn process(&self, decoded: DecodedVideo, on_event: &mut dyn FnMut(Event<'_>)) -> VideoResult {
+        match self.process_until(decoded, &Cancel::new(), on_event) {
+            Ok(result) => result,
+            Err(Interrupted) => unreachable!("a fresh Cancel is never set"),
+        }
+    }
+
+    /// [`Runner::process`], looking at `cancel` between stages and between a classifier's batches; a video
+    /// stopped part-way gives [`Interrupted`] and no result (nor its [`Event::Finished`]).
+    pub fn process_until(
+        &self,
+        decoded: DecodedVideo,
+        cancel: &Cancel,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> Result<VideoResult, Interrupted> {
         let start = Instant::now();
         let mut result = VideoResult::new(decoded.job.file);
         result.timing.decode_s = decoded.decode_s;
         let finish = |mut result: VideoResult, on_event: &mut dyn FnMut(Event<'_>)| {
             result.timing.total_s = decoded.decode_s + start.elapsed().as_secs_f64();
             on_event(Event::Finished(&result));
-            result
+            Ok(result)
         };
         let frames = match decoded.frames {
             Ok(f) => f,
@@ -157,6 +176,7 @@ impl<B: FusedOps> Runner<B> {
         on_event(Event::Decoded { file: &result.file, frames: frames.frames.len(), seconds: decoded.decode_s });
         result.frames_read = frames.frames.len();
         result.warning = frames.short.clone();
+        cancel.check()?;
 
         let t = Instant::now();
         let detections = self.detector.detect(&frames.halves);
@@ -193,13 +213,15 @@ impl<B: FusedOps> Runner<B> {
             result.status = Status::NoFace;
             return finish(result, on_event);
         }
+        cancel.check()?;
 
         let t = Instant::now();
         let models = self.scorers.len();
         let mut probs = Vec::with_capacity(models);
         for (model, scorer) in self.scorers.iter().enumerate() {
             let prepared = crops.at(scorer.input_size).expect("crops are prepared at every scorer's size");
-            probs.push(scorer.probabilities(prepared).expect("prepared crops have the scorer's input size"));
+            let p = scorer.probabilities_until(prepared, cancel).expect("prepared crops have the scorer's input size");
+            probs.push(p.ok_or(Interrupted)?);
             on_event(Event::Scored { file: &result.file, model, models });
         }
         result.timing.classify_s = t.elapsed().as_secs_f64();

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::efficientnet::{ArchError, EfficientNet, EfficientNetConfig};
 use super::fused::FusedOps;
+use crate::cancel::Cancel;
 use crate::imaging::normalize::{to_nchw, IMAGENET_MEAN, IMAGENET_STD};
 use crate::imaging::{ImagingError, RgbImage};
 
@@ -142,26 +143,39 @@ impl<B: FusedOps> Scorer<B> {
     /// The crops are normalised on the host, batch by batch, in f32 exactly as torch does on the CPU (the parity
     /// fixtures depend on it); the batches' logits stay on the device and come back in one read.
     pub fn logits(&self, crops: &[RgbImage]) -> Result<Vec<f32>, ImagingError> {
+        Ok(self.logits_until(crops, &Cancel::new())?.expect("a fresh Cancel is never set"))
+    }
+
+    /// [`Scorer::logits`], looking at `cancel` before each batch: `Ok(None)` when it was set.
+    pub fn logits_until(&self, crops: &[RgbImage], cancel: &Cancel) -> Result<Option<Vec<f32>>, ImagingError> {
         let size = self.input_size as usize;
         let expected = (self.input_size, self.input_size);
         if let Some((index, c)) = crops.iter().enumerate().find(|(_, c)| c.dimensions() != expected) {
             return Err(ImagingError::SizeMismatch { index, expected, found: c.dimensions() });
         }
         if crops.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Some(Vec::new()));
         }
         let mut outputs = Vec::with_capacity(crops.len().div_ceil(self.batch_size));
         for batch in crops.chunks(self.batch_size) {
+            if cancel.is_cancelled() {
+                return Ok(None);
+            }
             let nchw = to_nchw(batch, IMAGENET_MEAN, IMAGENET_STD)?;
             let input = Tensor::<B, 4>::from_data(TensorData::new(nchw, [batch.len(), 3, size, size]), &self.device);
             outputs.push(self.model.forward_fused(input));
         }
         let logits = Tensor::cat(outputs, 0);
-        Ok(logits.into_data().convert::<f32>().to_vec::<f32>().expect("f32 logits"))
+        Ok(Some(logits.into_data().convert::<f32>().to_vec::<f32>().expect("f32 logits")))
     }
 
     /// Fake probabilities (`sigmoid` of [`Scorer::logits`]).
     pub fn probabilities(&self, crops: &[RgbImage]) -> Result<Vec<f32>, ImagingError> {
         Ok(self.logits(crops)?.into_iter().map(sigmoid).collect())
+    }
+
+    /// [`Scorer::probabilities`], looking at `cancel` before each batch: `Ok(None)` when it was set.
+    pub fn probabilities_until(&self, crops: &[RgbImage], cancel: &Cancel) -> Result<Option<Vec<f32>>, ImagingError> {
+        Ok(self.logits_until(crops, cancel)?.map(|l| l.into_iter().map(sigmoid).collect()))
     }
 }

@@ -11,6 +11,7 @@ use burn::backend::Autodiff;
 
 use super::jobs::{Failure, Taken};
 use super::Service;
+use crate::cancel::Cancel;
 use crate::infer::{decode, DecodedVideo, Event, Runner, VideoJob};
 use crate::model::fused::FusedOps;
 use crate::model::gradcam::GradCam;
@@ -39,7 +40,9 @@ pub fn run<B: FusedOps>(runner: &Runner<B>, service: &Service) {
             // A panic is a bug in a stage; it fails this job, not the service.
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 let mut crops = Vec::new();
-                let result = runner.process(decoded, &mut |e: Event<'_>| {
+                // The job's time limit also stops detection and classification, at their next stage or batch.
+                let cancel = Cancel::new().with_deadline(taken.started + service.config.job_timeout);
+                let result = runner.process_until(decoded, &cancel, &mut |e: Event<'_>| {
                     if let (true, Event::Cropped { crops: prepared, .. }) = (taken.plots, &e) {
                         // Lent for the moment of the call: keep the first model's crops for the pictures.
                         let size = runner.scorers.first().map_or(0, |s| s.input_size);
@@ -47,6 +50,7 @@ pub fn run<B: FusedOps>(runner: &Runner<B>, service: &Service) {
                     }
                     service.jobs.on_event(id, &e);
                 });
+                let Ok(result) = result else { return None };
                 let mut plots_error = None;
                 if taken.plots && service.jobs.is_running(id) {
                     service.jobs.set_stage(id, "drawing");
@@ -59,11 +63,12 @@ pub fn run<B: FusedOps>(runner: &Runner<B>, service: &Service) {
                         plots_error = Some(e.to_string());
                     }
                 }
-                (result, plots_error)
+                Some((result, plots_error))
             }));
             let kept = match outcome {
+                Ok(None) => service.jobs.fail(id, timeout(service.config.job_timeout)),
                 Ok(_) if out_of_time(service, &taken) => service.jobs.fail(id, timeout(service.config.job_timeout)),
-                Ok((result, plots_error)) => service.jobs.finish(id, result, plots_error),
+                Ok(Some((result, plots_error))) => service.jobs.finish(id, result, plots_error),
                 Err(panic) => {
                     let what = panic
                         .downcast_ref::<&str>()
