@@ -39,7 +39,7 @@ fn main() {
 }
 
 impl DeviceBench for Mtcnn {
-    fn bench<B: Backend>(device: Device<B>) {
+    fn bench<B: deepfake_detector::model::fused::FusedOps>(device: Device<B>) {
         let cases: Option<Vec<String>> =
             std::env::var("BENCH_CASES").ok().map(|c| c.split(',').map(str::to_string).collect());
         let wanted = |c: &str| cases.as_ref().is_none_or(|list| list.iter().any(|x| x == c));

@@ -23,7 +23,7 @@ use deepfake_detector::weights::mtcnn::shipped_mtcnn;
 struct Preprocess;
 
 impl DeviceBench for Preprocess {
-    fn bench<B: Backend>(device: Device<B>) {
+    fn bench<B: deepfake_detector::model::fused::FusedOps>(device: Device<B>) {
         let repeats = knob("BENCH_REPEATS", 2);
         let predictor = ShapePredictor::load_default().expect("libdlib-data");
         let detector =

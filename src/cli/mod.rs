@@ -206,7 +206,7 @@ impl DetectorArgs {
     }
 
     /// The detector on `device`, with the built-in or the given weights.
-    pub fn detector<B: burn::prelude::Backend>(
+    pub fn detector<B: deepfake_detector::model::fused::FusedOps>(
         &self,
         device: &burn::prelude::Device<B>,
         spec: DeviceSpec,

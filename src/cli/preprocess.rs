@@ -10,6 +10,7 @@ use super::DeviceArgs;
 use deepfake_detector::device::{run_on, BackendTask, DeviceSpec};
 use deepfake_detector::face::landmarks::ShapePredictor;
 use deepfake_detector::face::Detector;
+use deepfake_detector::model::fused::FusedOps;
 use deepfake_detector::preprocess::{detector_config, Models, PreprocessEvent, PreprocessRequest, Step, StepReport};
 
 #[derive(Args, Debug)]
@@ -43,7 +44,7 @@ struct Preprocess<'a> {
 impl BackendTask for Preprocess<'_> {
     type Output = anyhow::Result<Vec<(Step, StepReport)>>;
 
-    fn run<B: Backend>(self, device: Device<B>) -> Self::Output {
+    fn run<B: FusedOps>(self, device: Device<B>) -> Self::Output {
         let a = self.args;
         let pnet_batch = if a.device.device == DeviceSpec::Cpu { 1 } else { 32 };
         let detector = |step| -> anyhow::Result<Detector<B>> {

@@ -10,6 +10,7 @@ use clap::Args;
 use super::{DetectorArgs, DeviceArgs};
 use deepfake_detector::device::{run_on, BackendTask};
 use deepfake_detector::face::landmarks::ShapePredictor;
+use deepfake_detector::model::fused::FusedOps;
 use deepfake_detector::synth::{Method, SynthEvent, SynthReport, SynthRequest};
 use deepfake_detector::video::encode::EncodeOptions;
 
@@ -62,7 +63,7 @@ struct Synth<'a> {
 impl BackendTask for Synth<'_> {
     type Output = anyhow::Result<SynthReport>;
 
-    fn run<B: Backend>(self, device: Device<B>) -> Self::Output {
+    fn run<B: FusedOps>(self, device: Device<B>) -> Self::Output {
         let a = self.args;
         let detector = a.detector.detector::<B>(&device, a.device.device)?;
         let req = SynthRequest {

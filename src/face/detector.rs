@@ -12,6 +12,7 @@ use super::boxes::{bbreg, pad_rect, regress, rerec};
 use super::nets::MtcnnNets;
 use super::nms::{nms_iou, nms_min, top_k, BoxF};
 use crate::imaging::area::resize_to_planar;
+use crate::model::fused::FusedOps;
 
 /// Detector settings; the defaults are facenet-pytorch's `MTCNN()`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,7 +155,7 @@ fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
     t.into_data().convert::<f32>().to_vec::<f32>().expect("f32 network output")
 }
 
-impl<B: Backend> Detector<B> {
+impl<B: FusedOps> Detector<B> {
     pub fn new(nets: MtcnnNets<B>, config: DetectorConfig, device: B::Device) -> Self {
         Self { nets, config, pnet_batch: 1, caps: CandidateCaps::default(), device }
     }

@@ -11,6 +11,9 @@ use burn::nn::{Linear, LinearConfig, PRelu, PReluConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
+use crate::model::fused::composed::prelu as apply_prelu;
+use crate::model::fused::FusedOps;
+
 fn conv<B: Backend>(cin: usize, cout: usize, k: usize, device: &B::Device) -> Conv2d<B> {
     Conv2dConfig::new([cin, cout], [k, k]).init(device)
 }
@@ -23,17 +26,9 @@ fn pool(k: usize) -> MaxPool2d {
     MaxPool2dConfig::new([k, k]).with_strides([2, 2]).with_ceil_mode(true).init()
 }
 
-/// PReLU with one slope per channel (dim 1): `max(x, 0) + a·min(x, 0)`, equal to torch's `x > 0 ? x : a·x`
-/// bit for bit. On flex (Burn 0.21) the built-in `prelu`, like any `[n, c, …] op [1, c, 1, 1]` broadcast, takes a
-/// slow path: 23 ms for ONet's first 20×32×46×46 map, against 3 ms for this form, which gives every
-/// (sample, channel) row its own slope.
-fn prelu_fast<B: Backend, const D: usize>(p: &PRelu<B>, x: Tensor<B, D>) -> Tensor<B, D> {
-    let dims = x.dims();
-    let (n, c) = (dims[0], dims[1]);
-    let rest: usize = dims[2..].iter().product();
-    let rows = x.reshape([n * c, rest]);
-    let slope = p.alpha.val().reshape([1, c]).repeat_dim(0, n).reshape([n * c, 1]);
-    (rows.clone().clamp_min(0.0) + rows.clamp_max(0.0) * slope).reshape(dims)
+/// A pool of the networks (all ceil mode, unpadded), through the backend's [`FusedOps::max_pool_ceil`].
+fn max_pool<B: FusedOps>(p: &MaxPool2d, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    B::max_pool_ceil(x, p.kernel_size[0], p.stride[0])
 }
 
 /// `x.permute(0, 3, 2, 1)` then flatten, as facenet-pytorch does before its dense layers.
@@ -70,13 +65,14 @@ impl<B: Backend> PNet<B> {
             conv4_2: conv(32, 4, 1, device),
         }
     }
+}
 
+impl<B: FusedOps> PNet<B> {
     /// `[n, 3, h, w]` normalised → (box regression `[n, 4, h', w']`, face probability `[n, h', w']`).
     pub fn forward(&self, x: Tensor<B, 4>) -> (Tensor<B, 4>, Tensor<B, 3>) {
-        let x = prelu_fast(&self.prelu1, self.conv1.forward(x));
-        let x = self.pool1.forward(x);
-        let x = prelu_fast(&self.prelu2, self.conv2.forward(x));
-        let x = prelu_fast(&self.prelu3, self.conv3.forward(x));
+        let x = max_pool(&self.pool1, B::conv_prelu(&self.conv1, x, &self.prelu1));
+        let x = B::conv_prelu(&self.conv2, x, &self.prelu2);
+        let x = B::conv_prelu(&self.conv3, x, &self.prelu3);
         let prob = softmax(self.conv4_1.forward(x.clone()), 1);
         let [n, _, h, w] = prob.dims();
         let face = prob.slice([0..n, 1..2, 0..h, 0..w]).reshape([n, h, w]);
@@ -118,13 +114,15 @@ impl<B: Backend> RNet<B> {
             dense5_2: LinearConfig::new(128, 4).init(device),
         }
     }
+}
 
+impl<B: FusedOps> RNet<B> {
     /// `[n, 3, 24, 24]` → (box regression `[n, 4]`, face probability `[n]`).
     pub fn forward(&self, x: Tensor<B, 4>) -> (Tensor<B, 2>, Tensor<B, 1>) {
-        let x = self.pool1.forward(prelu_fast(&self.prelu1, self.conv1.forward(x)));
-        let x = self.pool2.forward(prelu_fast(&self.prelu2, self.conv2.forward(x)));
-        let x = prelu_fast(&self.prelu3, self.conv3.forward(x));
-        let x = prelu_fast(&self.prelu4, self.dense4.forward(flatten_whc(x)));
+        let x = max_pool(&self.pool1, B::conv_prelu(&self.conv1, x, &self.prelu1));
+        let x = max_pool(&self.pool2, B::conv_prelu(&self.conv2, x, &self.prelu2));
+        let x = B::conv_prelu(&self.conv3, x, &self.prelu3);
+        let x = apply_prelu(&self.prelu4, self.dense4.forward(flatten_whc(x)));
         let prob = softmax(self.dense5_1.forward(x.clone()), 1);
         let n = prob.dims()[0];
         (self.dense5_2.forward(x), prob.slice([0..n, 1..2]).reshape([n]))
@@ -173,14 +171,16 @@ impl<B: Backend> ONet<B> {
             dense6_3: LinearConfig::new(256, 10).init(device),
         }
     }
+}
 
+impl<B: FusedOps> ONet<B> {
     /// `[n, 3, 48, 48]` → (box regression `[n, 4]`, landmarks `[n, 10]` (5 x then 5 y), face probability `[n]`).
     pub fn forward(&self, x: Tensor<B, 4>) -> (Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 1>) {
-        let x = self.pool1.forward(prelu_fast(&self.prelu1, self.conv1.forward(x)));
-        let x = self.pool2.forward(prelu_fast(&self.prelu2, self.conv2.forward(x)));
-        let x = self.pool3.forward(prelu_fast(&self.prelu3, self.conv3.forward(x)));
-        let x = prelu_fast(&self.prelu4, self.conv4.forward(x));
-        let x = prelu_fast(&self.prelu5, self.dense5.forward(flatten_whc(x)));
+        let x = max_pool(&self.pool1, B::conv_prelu(&self.conv1, x, &self.prelu1));
+        let x = max_pool(&self.pool2, B::conv_prelu(&self.conv2, x, &self.prelu2));
+        let x = max_pool(&self.pool3, B::conv_prelu(&self.conv3, x, &self.prelu3));
+        let x = B::conv_prelu(&self.conv4, x, &self.prelu4);
+        let x = apply_prelu(&self.prelu5, self.dense5.forward(flatten_whc(x)));
         let prob = softmax(self.dense6_1.forward(x.clone()), 1);
         let n = prob.dims()[0];
         (self.dense6_2.forward(x.clone()), self.dense6_3.forward(x), prob.slice([0..n, 1..2]).reshape([n]))

@@ -29,6 +29,7 @@ use burn::prelude::Backend;
 
 use crate::face::landmarks::ShapePredictor;
 use crate::face::{Detector, DetectorConfig};
+use crate::model::fused::FusedOps;
 pub use layout::{fold_of, Dataset, Video};
 
 /// The five steps, in the order they depend on each other.
@@ -132,7 +133,7 @@ pub struct StepReport {
 }
 
 /// Runs the requested steps in order.
-pub fn run<B: Backend>(
+pub fn run<B: FusedOps>(
     req: &PreprocessRequest,
     models: &Models<'_, B>,
     progress: &(dyn Fn(PreprocessEvent) + Sync),

@@ -7,7 +7,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use burn::prelude::Backend;
 use image::RgbImage;
 use rayon::prelude::*;
 
@@ -20,6 +19,7 @@ use crate::face::Detector;
 use crate::imaging::crop::face_crop;
 use crate::imaging::pillow::resize_bicubic;
 use crate::imaging::ssim::dfdc_diff;
+use crate::model::fused::FusedOps;
 use crate::video::{for_each_frame, SampleOptions};
 
 /// The originals only look at frames 0, 10, …, 310 and at faces 0 and 1 (generate_landmarks/diffs/folds.py loop
@@ -79,7 +79,7 @@ fn read_boxes(path: &Path) -> Result<Boxes, String> {
 
 /// detect_original_faces.py: every frame of every real video, halved (Pillow bicubic), MTCNN at
 /// [0.85, 0.95, 0.95] in batches, all faces largest first. Decoding runs one video ahead of detection.
-pub(super) fn boxes<B: Backend>(
+pub(super) fn boxes<B: FusedOps>(
     data: &Dataset,
     detector: &Detector<B>,
     batch: usize,
@@ -117,7 +117,7 @@ pub(super) fn boxes<B: Backend>(
     report
 }
 
-fn video_boxes<B: Backend>(path: &Path, detector: &Detector<B>, batch: usize) -> Result<(Boxes, u64), String> {
+fn video_boxes<B: FusedOps>(path: &Path, detector: &Detector<B>, batch: usize) -> Result<(Boxes, u64), String> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, RgbImage)>(2 * batch);
     std::thread::scope(|s| {
         let decoder = s.spawn(move || {
@@ -240,7 +240,7 @@ fn existing_crops(data: &Dataset, id: &str) -> Vec<(u64, usize)> {
 
 /// generate_landmarks.py: MTCNN at [0.65, 0.75, 0.75] on each crop of each real video; the first face's five points,
 /// `np.around` (half to even) to int16, shape (5, 2). Beside it, dlib's 68 points from that face (`_68.npy`).
-pub(super) fn landmarks<B: Backend>(
+pub(super) fn landmarks<B: FusedOps>(
     data: &Dataset,
     detector: &Detector<B>,
     predictor: &ShapePredictor,

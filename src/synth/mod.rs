@@ -20,7 +20,6 @@ pub mod swap;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use burn::prelude::Backend;
 use image::{GrayImage, RgbImage};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -29,6 +28,7 @@ use sha2::{Digest, Sha256};
 
 use crate::face::landmarks::ShapePredictor;
 use crate::face::Detector;
+use crate::model::fused::FusedOps;
 use crate::video::encode::{write_mp4, EncodeError, EncodeOptions};
 use source::{ClipShape, FaceFinder, Input, RealClip, Still};
 
@@ -195,7 +195,7 @@ fn rng_for(seed: u64, key: &[&str]) -> ChaCha8Rng {
 }
 
 /// Makes the data set. `progress` is called once per identity.
-pub fn run<B: Backend>(
+pub fn run<B: FusedOps>(
     req: &SynthRequest,
     detector: &Detector<B>,
     predictor: &ShapePredictor,
@@ -317,7 +317,7 @@ pub fn run<B: Backend>(
 }
 
 /// A video's first frame as a donor face.
-fn video_still<B: Backend>(
+fn video_still<B: FusedOps>(
     path: &Path,
     shape: &ClipShape,
     finder: &FaceFinder<'_, B>,

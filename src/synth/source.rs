@@ -15,6 +15,7 @@ use super::SynthError;
 use crate::face::landmarks::{rect_from_box, rect_from_mtcnn, ShapePredictor};
 use crate::face::Detector;
 use crate::imaging::pillow::resize_bicubic;
+use crate::model::fused::FusedOps;
 
 /// Photo extensions; every other file is tried as a video.
 const PHOTO_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "bmp", "webp"];
@@ -85,7 +86,7 @@ pub struct FaceFinder<'a, B: Backend> {
     pub predictor: &'a ShapePredictor,
 }
 
-impl<B: Backend> FaceFinder<'_, B> {
+impl<B: FusedOps> FaceFinder<'_, B> {
     pub fn landmarks(&self, frames: &[RgbImage]) -> Vec<Option<Vec<[f64; 2]>>> {
         self.detector
             .detect(frames)
@@ -125,7 +126,7 @@ pub struct Still {
 }
 
 /// Loads and scales a photo and finds its face; `None` when it has none.
-pub fn load_still<B: Backend>(
+pub fn load_still<B: FusedOps>(
     path: &Path,
     shape: &ClipShape,
     finder: &FaceFinder<'_, B>,
@@ -186,7 +187,7 @@ pub struct VideoClips {
 /// Cuts a video into up to `shape.clips_per_video` evenly spaced windows of `shape.frames` consecutive frames,
 /// scaled down to the clip size, with landmarks on every frame. A window keeps a frame without a face by copying
 /// the nearest frame's landmarks, unless more than a fifth of its frames have none (then it is dropped).
-pub fn video_clips<B: Backend>(
+pub fn video_clips<B: FusedOps>(
     path: &Path,
     shape: &ClipShape,
     finder: &FaceFinder<'_, B>,

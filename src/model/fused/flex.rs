@@ -5,15 +5,16 @@
 use std::borrow::Cow;
 
 use burn::nn::conv::Conv2d;
-use burn::nn::PaddingConfig2d;
+use burn::nn::{PRelu, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::{DType, TensorPrimitive};
 use burn_flex::{Flex, FlexTensor};
 
 use super::depthwise::{self, DepthwiseShape};
+use super::direct::{self, DirectShape};
 use super::pointwise::{self, PointwiseExtras, PointwiseShape};
 use super::squeeze::{self, SqueezeWeights};
-use super::{activation, composed, Activation, FusedOps, Level};
+use super::{activation, composed, pool, Activation, FusedOps, Level};
 
 fn primitive<const D: usize>(x: Tensor<Flex, D>) -> FlexTensor {
     x.into_primitive().tensor()
@@ -206,5 +207,47 @@ impl FusedOps for Flex {
             }
             None => from_vec(pointwise::pointwise(level, &shape, &values(&input), &weight, extras, act), [n, m, h, w]),
         }
+    }
+
+    fn conv_prelu(conv: &Conv2d<Self>, x: Tensor<Self, 4>, prelu: &PRelu<Self>) -> Tensor<Self, 4> {
+        let [n, c, h, w] = x.dims();
+        let [m, c2, kh, kw] = conv.weight.dims();
+        let supported = is_f32(&x)
+            && c2 == c
+            && kh == kw
+            && conv.groups == 1
+            && conv.stride == [1, 1]
+            && conv.dilation == [1, 1]
+            && padding_of(&conv.padding, h, w, kh, 1) == [0; 4]
+            && prelu.alpha.dims() == [m];
+        if !supported {
+            return composed::conv_prelu(conv, x, prelu);
+        }
+        let shape = DirectShape { batch: n, in_channels: c, out_channels: m, height: h, width: w, kernel: kh };
+        let input = primitive(x);
+        let weight = primitive(conv.weight.val());
+        let bias = conv.bias.as_ref().map(|b| primitive(b.val()));
+        let bias = bias.as_ref().map(values);
+        let alpha = primitive(prelu.alpha.val());
+        let out = direct::conv_prelu(
+            Level::current(),
+            &shape,
+            &values(&input),
+            &values(&weight),
+            bias.as_deref(),
+            Some(&values(&alpha)),
+        );
+        let (oh, ow) = shape.out_size();
+        from_vec(out, [n, m, oh, ow])
+    }
+
+    fn max_pool_ceil(x: Tensor<Self, 4>, kernel: usize, stride: usize) -> Tensor<Self, 4> {
+        if !is_f32(&x) {
+            return composed::max_pool_ceil(x, kernel, stride);
+        }
+        let [n, c, h, w] = x.dims();
+        let input = primitive(x);
+        let (out, (oh, ow)) = pool::max_pool_ceil(&values(&input), n * c, h, w, kernel, stride);
+        from_vec(out, [n, c, oh, ow])
     }
 }

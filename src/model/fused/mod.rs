@@ -8,18 +8,26 @@
 //! overrides them with the kernels of this module, which work on plain `f32` slices ([`activation`],
 //! [`pointwise`], [`depthwise`], [`squeeze`]) and pick their instruction set at run time ([`cpu::Level`]).
 //!
-//! Training never sees these operations: only the folded inference methods (`forward_fused`) call them.
+//! MTCNN's inference uses two more: an unpadded convolution with its PReLU ([`direct`]) and a ceil-mode max-pool
+//! ([`pool`]). They live here, beside EfficientNet's, because one extension trait is what every backend the
+//! binary runs on implements; the face stage calls them without knowing about the classifier.
+//!
+//! Training never sees these operations: only the folded inference methods (`forward_fused`) and the detector
+//! call them.
 
 pub mod activation;
 pub mod composed;
 pub mod cpu;
 pub mod depthwise;
+pub mod direct;
 #[cfg(feature = "flex")]
 mod flex;
 pub mod pointwise;
+pub mod pool;
 pub mod squeeze;
 
 use burn::nn::conv::Conv2d;
+use burn::nn::PRelu;
 use burn::prelude::*;
 
 pub use activation::Activation;
@@ -70,6 +78,16 @@ pub trait FusedOps: Backend {
         residual: Option<Tensor<Self, 4>>,
     ) -> Tensor<Self, 4> {
         composed::pointwise_act(conv, x, gate, act, residual)
+    }
+
+    /// `prelu(conv(x))`, PReLU slopes per output channel (MTCNN's convolutions: unpadded, stride 1).
+    fn conv_prelu(conv: &Conv2d<Self>, x: Tensor<Self, 4>, prelu: &PRelu<Self>) -> Tensor<Self, 4> {
+        composed::conv_prelu(conv, x, prelu)
+    }
+
+    /// Max-pool, square window, no padding, ceil mode (MTCNN's pools).
+    fn max_pool_ceil(x: Tensor<Self, 4>, kernel: usize, stride: usize) -> Tensor<Self, 4> {
+        composed::max_pool_ceil(x, kernel, stride)
     }
 }
 
