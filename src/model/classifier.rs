@@ -93,6 +93,11 @@ impl<B: Backend> DeepFakeClassifier<B> {
 impl<B: FusedOps> DeepFakeClassifier<B> {
     /// [`forward`](DeepFakeClassifier::forward) through the fused operations once folded (inference only).
     pub fn forward_fused(&self, x: Tensor<B, 4>) -> Tensor<B, 1> {
+        let n = x.dims()[0];
+        if let Some(limit) = B::fused_batch_limit().filter(|&l| l > 0 && l < n) {
+            let parts: Vec<Tensor<B, 1>> = x.split(limit, 0).into_iter().map(|part| self.forward_fused(part)).collect();
+            return Tensor::cat(parts, 0);
+        }
         let pooled = self.encoder.forward_pooled_fused(x);
         let n = pooled.dims()[0];
         self.fc.forward(self.dropout.forward(pooled)).reshape([n])

@@ -79,6 +79,10 @@ fn padding_of(padding: &PaddingConfig2d, h: usize, w: usize, kernel: usize, stri
 }
 
 impl FusedOps for Flex {
+    fn fused_batch_limit() -> Option<usize> {
+        Some(1)
+    }
+
     fn silu<const D: usize>(x: Tensor<Self, D>) -> Tensor<Self, D> {
         activate_in_place(x, Activation::Silu)
     }
