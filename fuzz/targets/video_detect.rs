@@ -14,7 +14,8 @@ use deepfake_detector::weights::mtcnn::shipped_mtcnn;
 fn main() {
     let device = Default::default();
     let nets = shipped_mtcnn::<Flex>(&device).expect("the built-in MTCNN weights load");
-    let detector = Detector::new(nets, DetectorConfig::dfdc_inference(), device);
+    // A panic inside the closure is a finding (AFL sees the abort), so no state survives one to be observed.
+    let detector = std::panic::AssertUnwindSafe(Detector::new(nets, DetectorConfig::dfdc_inference(), device));
     let options = SampleOptions {
         frames: 3,
         max_file_bytes: Some(4 << 20),
