@@ -113,6 +113,18 @@ mod tests {
         assert_eq!(decode_rgb(&png).unwrap(), img);
     }
 
+    #[test]
+    fn webp_decodes_whatever_its_name_says() {
+        // Two of the headshot sources are WebP files named `.jpg`: the decoder goes by the bytes.
+        let img = RgbImage::from_fn(5, 3, |x, y| image::Rgb([40 * x as u8, 60 * y as u8, 9]));
+        let mut webp = Vec::new();
+        image::codecs::webp::WebPEncoder::new_lossless(&mut webp)
+            .encode(img.as_raw(), 5, 3, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        assert_eq!(image_dimensions(&webp), Ok((5, 3)));
+        assert_eq!(decode_rgb(&webp).unwrap(), img);
+    }
+
     fn png(width: u32, height: u32) -> Vec<u8> {
         let img = RgbImage::new(width, height);
         let mut png = Vec::new();
