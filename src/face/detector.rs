@@ -133,9 +133,9 @@ type ScaleProposals = Vec<(Vec<Candidate>, (usize, usize))>;
 pub struct Detector<B: Backend> {
     pub nets: MtcnnNets<B>,
     pub config: DetectorConfig,
-    /// Frames per PNet call (default 1). Batching pays on a GPU; on flex (Burn 0.21) a batched convolution is
-    /// slower per image than single ones (PNet's first conv: 33 ms/frame at batch 8 against 15 ms at batch 1), and
-    /// with 1 the frames and pyramid scales run side by side instead.
+    /// Frames per PNet call (default 1). Batching pays on a GPU; on the CPU, 1 lets the frames and pyramid scales
+    /// run side by side, which keeps both cores busy through the single-threaded parts (32 frames of 960×540 on
+    /// flex: 15 ms per frame at 1, 31 ms at 8; 2-core Zen 4, 2026-12-02).
     pub pnet_batch: usize,
     /// Bounds on the candidates per scale and per stage.
     pub caps: CandidateCaps,
