@@ -284,6 +284,7 @@ pub fn run(args: InferArgs) -> anyhow::Result<ExitCode> {
     let mut skip = vec![journal_path.clone()];
     skip.extend(out.path().map(Path::to_path_buf));
     skip.extend(report_target.as_ref().and_then(|t| t.path()).map(Path::to_path_buf));
+    skip.extend(args.plots.clone());
     let mut listed = collect_inputs(&inputs, args.recursive, &skip)?;
     if !args.quiet {
         note_skipped(&listed.skipped);

@@ -114,8 +114,8 @@ fn same_file(a: &Path, b: &Path) -> bool {
     matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
 }
 
-/// Media files of the inputs. A folder contributes its non-hidden files (except those in `skip`, e.g. the run's
-/// own outputs), named relative to it, and with `recursive` those of its subfolders (`part_0/abc.mp4`); without
+/// Media files of the inputs. A folder contributes its non-hidden files (except the files and folders in `skip`,
+/// e.g. the run's own outputs), named relative to it, and with `recursive` those of its subfolders (`part_0/abc.mp4`); without
 /// it, subfolders are listed as skipped. A file is named by its file name. Files that are plainly not media are
 /// listed as skipped, once. A missing input, two inputs with one name and an empty result are errors.
 pub fn collect_inputs(inputs: &[PathBuf], recursive: bool, skip: &[PathBuf]) -> Result<InputList, InputError> {
@@ -152,6 +152,9 @@ pub fn collect_files(inputs: &[PathBuf], recursive: bool, skip: &[PathBuf]) -> R
 fn walk(root: &Path, dir: &Path, recursive: bool, skip: &[PathBuf], list: &mut InputList) -> Result<(), InputError> {
     for path in read_dir_sorted(dir)? {
         if path.is_dir() {
+            if skip.iter().any(|s| same_file(s, &path)) {
+                continue;
+            }
             if recursive {
                 walk(root, &path, recursive, skip, list)?;
             } else {
@@ -226,6 +229,13 @@ mod tests {
         let flat = collect_inputs(&[dir.path().into()], false, &[]).unwrap();
         assert_eq!(flat.jobs.iter().map(|j| j.file.as_str()).collect::<Vec<_>>(), ["a.mp4"]);
         assert_eq!(flat.skipped, [Skipped { path: part.clone(), reason: SkipReason::Subfolder }]);
+        // The run's own output folder (`--plots`) inside an input folder is neither searched nor listed.
+        let pictures = dir.path().join("plots");
+        std::fs::create_dir_all(pictures.join("a.mp4")).unwrap();
+        std::fs::write(pictures.join("a.mp4/timeline.png"), b"png").unwrap();
+        let skipping = collect_inputs(&[dir.path().into()], true, std::slice::from_ref(&pictures)).unwrap();
+        assert_eq!(skipping.jobs.len(), 2);
+        std::fs::remove_dir_all(&pictures).unwrap();
         let deep = collect_inputs(&[dir.path().into()], true, &[]).unwrap();
         assert_eq!(deep.jobs.iter().map(|j| j.file.as_str()).collect::<Vec<_>>(), ["a.mp4", "dfdc_train_part_0/b.mp4"]);
         assert_eq!(deep.skipped, [Skipped { path: part.join("metadata.json"), reason: SkipReason::NotMedia }]);

@@ -21,9 +21,17 @@ pub const GRADCAM_PNG: &str = "gradcam.png";
 /// Faces on the Grad-CAM sheet: the most suspicious ones, by mean probability over the models.
 pub const GRAD_CAM_FACES: usize = 4;
 
-/// The folder of a video's pictures under `root`: `root/<file_stem_for(file)>`.
+/// The folder of a video's pictures under `root`: `root/<file_stem_for(file)>`, and when that changed the name
+/// (`sub dir/x.mp4` → `sub_dir_x.mp4`) a dash and the first 8 hex digits of the name's SHA-256, so that two videos
+/// never share a folder (`a/x.mp4` and `a_x.mp4`).
 pub fn video_folder(root: &Path, file: &str) -> PathBuf {
-    root.join(super::file_stem_for(file))
+    let stem = super::file_stem_for(file);
+    if stem == file {
+        return root.join(stem);
+    }
+    let digest = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(file.as_bytes()));
+    let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    root.join(format!("{stem}-{hex}"))
 }
 
 /// Whether a video's pictures are all written: the timeline is written last (and atomically), so it marks a
