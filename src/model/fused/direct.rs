@@ -156,9 +156,9 @@ mod x86 {
                 }
             }
             for (o, a) in out.iter_mut().zip(&acc) {
-                for v in 0..4 {
-                    // SAFETY: `o` holds 64 values, `v · 16 + 16 <= 64`.
-                    unsafe { _mm512_storeu_ps(o.as_mut_ptr().add(v * 16), a[v]) };
+                for (chunk, v) in o.chunks_exact_mut(16).zip(a) {
+                    // SAFETY: `chunk` holds 16 values.
+                    unsafe { _mm512_storeu_ps(chunk.as_mut_ptr(), *v) };
                 }
             }
             finish_run(job, &mut out, 64, p0, &geometry, planes);
@@ -193,9 +193,9 @@ mod x86 {
                 }
             }
             for (o, a) in out.iter_mut().zip(&acc) {
-                for v in 0..2 {
-                    // SAFETY: `o` holds 16 values, `v · 8 + 8 <= 16`.
-                    unsafe { _mm256_storeu_ps(o.as_mut_ptr().add(v * 8), a[v]) };
+                for (chunk, v) in o.chunks_exact_mut(8).zip(a) {
+                    // SAFETY: `chunk` holds 8 values.
+                    unsafe { _mm256_storeu_ps(chunk.as_mut_ptr(), *v) };
                 }
             }
             finish_run(job, &mut out, 16, p0, &geometry, planes);
@@ -239,14 +239,13 @@ fn block_body<const W: usize, const FMA: bool>(job: &Block<'_>, planes: &mut [f3
     while p0 < positions {
         let n = W.min(positions - p0);
         let mut acc = [[0f32; W]; BLOCK];
-        for j in 0..BLOCK {
-            acc[j] = [job.bias[j]; W];
+        for (a, &b) in acc.iter_mut().zip(&job.bias) {
+            *a = [b; W];
         }
         for (t, &off) in geometry.offsets.iter().enumerate() {
             let run = &job.input[p0 + off..p0 + off + n];
-            for j in 0..BLOCK {
-                let wv = job.weights[t * BLOCK + j];
-                for (a, &v) in acc[j][..n].iter_mut().zip(run) {
+            for (acc_j, &wv) in acc.iter_mut().zip(&job.weights[t * BLOCK..(t + 1) * BLOCK]) {
+                for (a, &v) in acc_j[..n].iter_mut().zip(run) {
                     *a = if FMA { v.mul_add(wv, *a) } else { *a + v * wv };
                 }
             }
