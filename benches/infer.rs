@@ -9,8 +9,9 @@
 //!   BENCH_DEVICE=tch cargo bench --features tch --bench infer          # libtorch (or cuda with --features cuda)
 //!
 //! Prints one JSON line per video and a summary line with seconds per stage per video. Decoding here runs in
-//! the same thread as the rest (the `infer` command overlaps it with the previous video's work), so the stages
-//! add up to the per-video time.
+//! the same thread as the rest, so the stages add up to the per-video time. Then, as the `infer` command works
+//! (decoding one video ahead on its own thread), each video `BENCH_PIPELINE` times in a row (default 3; 0 skips):
+//! one line per video with the wall seconds per copy.
 
 #[path = "common.rs"]
 mod common;
@@ -19,6 +20,7 @@ use std::time::Instant;
 
 use burn::prelude::*;
 use common::{knob, media, run_bench, DeviceBench, FusedOps};
+use deepfake_detector::cancel::{Cancel, Interrupted};
 use deepfake_detector::face::{Detector, DetectorConfig};
 use deepfake_detector::infer::{decode, InferOptions, Runner, VideoJob};
 use deepfake_detector::model::classifier::ClassifierConfig;
@@ -101,5 +103,22 @@ impl DeviceBench for Infer {
         per(3),
         std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into())
     );
+        // As `deepfake infer` runs a folder: each video BENCH_PIPELINE times (default 3; 0 skips), decoded one
+        // ahead on another thread while the one before is detected and classified. Wall seconds per video.
+        let copies = knob("BENCH_PIPELINE", 3);
+        for name in videos.split(',').filter(|_| copies > 0) {
+            let jobs: Vec<VideoJob> = (0..copies).map(|_| job(name)).collect();
+            let start = Instant::now();
+            let mut done = 0;
+            let run: Result<(), Interrupted> = runner.run_all(jobs, &Cancel::new(), &mut |_| {}, |_| {
+                done += 1;
+                Ok(())
+            });
+            run.expect("nothing cancels the bench");
+            let per_video = start.elapsed().as_secs_f64() / done.max(1) as f64;
+            println!(
+                "{{\"video\": \"{name}\", \"impl\": \"rust-{label}\", \"pipelined\": {done}, \"wall_s_per_video\": {per_video:.3}}}"
+            );
+        }
     }
 }
