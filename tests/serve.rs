@@ -426,3 +426,39 @@ fn pictures_are_those_of_infer_plots() {
     assert_eq!(request(addr, "GET", &format!("/v1/jobs/{id}/plots/timeline.png"), None, None).status, 404);
     assert_eq!(server.files_left(), Vec::<PathBuf>::new());
 }
+
+/// A client that opens connections and never finishes its request headers is cut off after `--header-timeout-s`,
+/// and `--max-connections` bounds how many are open at once: the next client waits for a slot, then is served.
+#[test]
+fn trickling_and_idle_connections_are_closed_and_bounded() {
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let model = model_b(tmp.path());
+    let server = Server::start(
+        Path::new(EXE),
+        &tmp.path().join("work"),
+        &["-m", model.to_str().unwrap(), "--header-timeout-s", "1", "--max-connections", "2"],
+    );
+    let addr = server.addr;
+    let t = Instant::now();
+    let mut idle: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            s
+        })
+        .collect();
+    // Both slots are taken: a third request is served only once the server has dropped the trickling two.
+    let r = request(addr, "GET", "/healthz", None, None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let waited = t.elapsed();
+    assert!(waited >= Duration::from_millis(900), "served after {waited:?}, before a slot was free");
+    for s in &mut idle {
+        let mut buf = Vec::new();
+        // The server closes the connection (possibly after a 408): the read ends, well before 20 s.
+        let _ = s.read_to_end(&mut buf);
+        assert!(buf.is_empty() || String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 408"), "{buf:?}");
+    }
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+}

@@ -54,6 +54,13 @@ pub struct ServeArgs {
     /// would otherwise hold a queue slot).
     #[arg(long, default_value_t = 600.0, value_parser = checked(|v: f64| config::in_range("upload_timeout_s", v, 0.001..=86_400.0)))]
     pub upload_timeout_s: f64,
+    /// A connection whose request headers are not complete this many seconds after it opened (or after its last
+    /// request) is closed.
+    #[arg(long, default_value_t = 30.0, value_parser = checked(|v: f64| config::in_range("header_timeout_s", v, 0.001..=3_600.0)))]
+    pub header_timeout_s: f64,
+    /// Open connections at most; more wait until one closes.
+    #[arg(long, default_value_t = 256, value_parser = checked(|v: usize| config::in_range("max_connections", v, 1..=65_536)))]
+    pub max_connections: usize,
     /// Minutes a finished job (report and pictures) is kept before it is removed.
     #[arg(long, default_value_t = 60.0, value_parser = checked(|v: f64| config::in_range("keep", v, 0.0..=525_600.0)))]
     pub keep: f64,
@@ -142,6 +149,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         queue: args.queue,
         job_timeout: Duration::from_secs_f64(args.job_timeout_s),
         upload_timeout: Duration::from_secs_f64(args.upload_timeout_s),
+        header_timeout: Duration::from_secs_f64(args.header_timeout_s),
+        max_connections: args.max_connections,
         keep: Duration::from_secs_f64(args.keep * 60.0),
         token,
         ..ServeConfig::default()

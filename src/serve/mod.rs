@@ -14,7 +14,6 @@ pub mod page;
 pub mod upload;
 pub mod worker;
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -48,6 +47,11 @@ pub struct ServeConfig {
     pub token: Option<String>,
     /// `Retry-After` of a 429, in seconds.
     pub retry_after_s: u64,
+    /// A connection whose request headers have not all arrived this long after it opened (or after its previous
+    /// request) is closed, so idle or trickling clients cannot pile up.
+    pub header_timeout: Duration,
+    /// Open connections at most; further ones wait in the listen backlog until one closes.
+    pub max_connections: usize,
 }
 
 impl Default for ServeConfig {
@@ -60,6 +64,8 @@ impl Default for ServeConfig {
             keep: Duration::from_secs(3600),
             token: None,
             retry_after_s: 10,
+            header_timeout: Duration::from_secs(30),
+            max_connections: 256,
         }
     }
 }
@@ -134,22 +140,47 @@ pub fn serve_http(listener: std::net::TcpListener, service: Arc<Service>) -> Res
     let result = runtime.block_on(async {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let expiry = tokio::spawn(expire(service.clone()));
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let server = axum::serve(listener, api::router(service.clone())).with_graceful_shutdown({
-            let mut stop_rx = stop_rx.clone();
-            async move {
-                let _ = stop_rx.wait_for(|s| *s).await;
-            }
-        });
-        let mut server = std::pin::pin!(server.into_future());
-        tokio::select! {
-            r = &mut server => r?,
-            () = stop_signal() => {
-                let _ = stop_tx.send(true);
-                // Open connections (an upload in progress) may finish, for a while.
-                let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
-            }
+        let router = api::router(service.clone());
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let slots = Arc::new(tokio::sync::Semaphore::new(service.config.max_connections.max(1)));
+        let mut stop = std::pin::pin!(stop_signal());
+        loop {
+            let slot = tokio::select! {
+                slot = slots.clone().acquire_owned() => match slot {
+                    Ok(slot) => slot,
+                    Err(_) => break,
+                },
+                () = &mut stop => break,
+            };
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = &mut stop => break,
+            };
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors and the like: transient; wait a little rather than spin.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(service.config.header_timeout)
+                .serve_connection(
+                    hyper_util::rt::TokioIo::new(stream),
+                    hyper_util::service::TowerToHyperService::new(router.clone()),
+                );
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                // A connection that fails (closed by the client, timed out) ends alone.
+                let _ = connection.await;
+                drop(slot);
+            });
         }
+        drop(listener);
+        // Open connections (an upload in progress) may finish, for a while.
+        let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
         expiry.abort();
         Ok(())
     });
