@@ -16,9 +16,9 @@ use deepfake_detector::atomic::write_atomic;
 use deepfake_detector::config;
 use deepfake_detector::device::{run_on, BackendTask};
 use deepfake_detector::face::select::DFDC_MAX_FACES;
-use deepfake_detector::face::select_faces;
+use deepfake_detector::face::{prepare_crops, select_faces};
 use deepfake_detector::face::{Detector, Face};
-use deepfake_detector::imaging::crop::{cut, face_crop_rect, prepare_crop};
+use deepfake_detector::imaging::crop::cut;
 use deepfake_detector::imaging::load::{load_rgb_checked, LoadError};
 use deepfake_detector::infer::inputs::collect_files;
 use deepfake_detector::infer::Status;
@@ -107,8 +107,7 @@ fn scale_face(face: &Face, by: f32) -> Face {
 /// Boxes in green, landmarks in red, and each scored face's probability above its box (red at 0.5 or more,
 /// the solution's threshold for FAKE; blue below).
 fn draw(path: &Path, img: &mut RgbImage, scored: &[ScoredFace]) -> anyhow::Result<()> {
-    let faces: Vec<Face> = scored.iter().map(|f| f.face).collect();
-    draw_boxes(img, &faces);
+    draw_boxes(img, scored.iter().map(|f| &f.face));
     // (x, y, text height, probability): the label as wide as about two thirds of its box.
     let labels: Vec<(i32, i32, u32, f32)> = scored
         .iter()
@@ -136,7 +135,7 @@ fn draw(path: &Path, img: &mut RgbImage, scored: &[ScoredFace]) -> anyhow::Resul
     Ok(())
 }
 
-fn draw_boxes(img: &mut RgbImage, faces: &[Face]) {
+fn draw_boxes<'a>(img: &mut RgbImage, faces: impl IntoIterator<Item = &'a Face>) {
     let (w, h) = (img.width() as i64, img.height() as i64);
     let thickness = ((w.min(h) / 300) + 1).max(2);
     let mut put = |x: i64, y: i64, c: Rgb<u8>| {
@@ -181,44 +180,28 @@ fn annotate(dir: &Path, stem: &str, name: String, frame: &RgbImage, faces: &[Sco
     write_png(&path, &img)
 }
 
-/// The faces of each frame (in that frame's pixels) with their probabilities under `scorer`: each cut with the
-/// solution's margins and prepared as `infer` prepares it, all frames' faces scored in batches.
+/// The faces of each frame (in that frame's pixels) with their probabilities under `scorer`: every face whose crop
+/// is not empty, cut and prepared by the stages `infer` uses (no 127-face cap here), scored in batches.
 fn score_faces<B: FusedOps>(
     scorer: Option<&Scorer<B>>,
     frames: &[&RgbImage],
     faces: Vec<Vec<Face>>,
 ) -> anyhow::Result<Vec<Vec<ScoredFace>>> {
-    let Some(scorer) = scorer else {
-        return Ok(faces
-            .into_iter()
-            .map(|f| f.into_iter().map(|face| ScoredFace { face, probability: None }).collect())
-            .collect());
-    };
-    let mut crops = Vec::new();
-    let mut slots = Vec::new();
-    for (frame, faces) in frames.iter().zip(&faces) {
-        let row: Vec<Option<usize>> = faces
-            .iter()
-            .map(|f| {
-                let ((y0, y1), (x0, x1)) = face_crop_rect(frame.width(), frame.height(), f.bbox)?;
-                crops.push(prepare_crop(&cut(frame, [x0, y0, x1, y1]), scorer.input_size));
-                Some(crops.len() - 1)
-            })
-            .collect();
-        slots.push(row);
+    let selection = scorer.map(|s| {
+        let sizes: Vec<(u32, u32)> = frames.iter().map(|f| f.dimensions()).collect();
+        (s, select_faces(&sizes, &faces, 1.0, usize::MAX))
+    });
+    let mut scored: Vec<Vec<ScoredFace>> =
+        faces.into_iter().map(|f| f.into_iter().map(|face| ScoredFace { face, probability: None }).collect()).collect();
+    if let Some((scorer, selection)) = selection {
+        let crops = prepare_crops(frames, &selection, &[scorer.input_size]);
+        let probabilities =
+            scorer.probabilities(crops.at(scorer.input_size).expect("prepared at the scorer's size"))?;
+        for (face, p) in selection.iter().flat_map(|s| &s.faces).zip(probabilities) {
+            scored[face.frame][face.index].probability = Some(p);
+        }
     }
-    let probabilities = scorer.probabilities(&crops)?;
-    Ok(faces
-        .into_iter()
-        .zip(slots)
-        .map(|(faces, row)| {
-            faces
-                .into_iter()
-                .zip(row)
-                .map(|(face, k)| ScoredFace { face, probability: k.map(|k| probabilities[k]) })
-                .collect()
-        })
-        .collect())
+    Ok(scored)
 }
 
 /// One crop in `index.json`.

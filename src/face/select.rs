@@ -27,6 +27,9 @@ pub const DFDC_MAX_FACES: usize = 127;
 pub struct SelectedFace {
     /// Position of its frame in the sampled frames.
     pub frame: usize,
+    /// Position of the face among its frame's detections (selection skips some, so this maps a selected face back
+    /// to the detector's output).
+    pub index: usize,
     /// Detector box in full-frame pixels (the half-size detector's box × 2).
     pub bbox: BoxF,
     pub score: f32,
@@ -57,13 +60,14 @@ pub fn select_faces(
         .enumerate()
         .map(|(frame, (&(w, h), faces))| {
             let mut selection = FrameSelection { detected: faces.len(), faces: Vec::new() };
-            for face in faces {
+            for (index, face) in faces.iter().enumerate() {
                 if used >= max_faces {
                     break;
                 }
                 let bbox = face.bbox.map(|v| v * scale);
                 let Some(((y0, y1), (x0, x1))) = face_crop_rect(w, h, bbox) else { continue };
-                selection.faces.push(SelectedFace { frame, bbox, score: face.score, crop: [x0, y0, x1, y1] });
+                let crop = [x0, y0, x1, y1];
+                selection.faces.push(SelectedFace { frame, index, bbox, score: face.score, crop });
                 used += 1;
             }
             selection
@@ -156,6 +160,7 @@ mod tests {
         assert_eq!(sel[0].detected, 2);
         assert_eq!(sel[0].faces.len(), 1);
         assert_eq!(sel[0].faces[0].bbox, [0.0, 0.0, 10.0, 10.0]);
+        assert_eq!(sel[0].faces[0].index, 1, "the detection it came from");
     }
 
     #[test]
