@@ -18,7 +18,7 @@ use super::progress::Progress;
 use super::{checked, expand_stdin, note_skipped, verdict, DetectorArgs, DeviceArgs, Format};
 use deepfake_detector::cancel::{Cancel, Interrupted};
 use deepfake_detector::config;
-use deepfake_detector::device::{run_on, BackendTask, Precision};
+use deepfake_detector::device::{run_on, BackendTask};
 use deepfake_detector::infer::inputs::collect_inputs;
 use deepfake_detector::infer::report::{
     fingerprint, resumable, submission_csv, FileStamp, Journal, ModelRecord, Report, Summary,
@@ -235,8 +235,8 @@ impl<A: AutodiffBackend> Pictures<A> {
     }
 }
 
-/// Ctrl-C: the first ends the run after the video in progress (journaled, so a rerun resumes); a second ends the
-/// process at once.
+/// Ctrl-C: the first ends the run at the next stage boundary, dropping the video in progress (finished videos are
+/// journaled, so a rerun resumes); a second ends the process at once.
 fn on_ctrl_c(quiet: bool) -> Cancel {
     let stop = Cancel::new();
     let flag = stop.clone();
@@ -296,21 +296,15 @@ pub fn run(args: InferArgs) -> anyhow::Result<ExitCode> {
             eprintln!("shard {shard}: {} of {all} video(s)", listed.jobs.len());
         }
     }
-    let options = InferOptions {
-        sample: SampleOptions {
-            frames: args.frames,
-            max_file_bytes: Some(args.max_file_mb.saturating_mul(1 << 20)),
-            max_pixels: Some(args.max_pixels),
-            threads: args.decode_threads,
-            ..SampleOptions::default()
-        },
-        detector: args.detector.config(),
-        max_faces: args.max_faces,
-        batch_size: args.device.classifier_batch(args.batch_size),
-        per_person: args.per_person,
-        half_probabilities: args.device.precision == Precision::F16,
+    let sample = SampleOptions {
+        frames: args.frames,
+        max_file_bytes: Some(args.max_file_mb.saturating_mul(1 << 20)),
+        max_pixels: Some(args.max_pixels),
+        threads: args.decode_threads,
+        ..SampleOptions::default()
     };
-    options.validate()?;
+    let options =
+        super::infer_options(sample, &args.detector, &args.device, args.max_faces, args.batch_size, args.per_person)?;
     let pnet_batch = args.detector.pnet_batch(args.device.device);
     // Everything that can change a row of the CSV or the report; a resumed run only keeps rows of the same setup.
     let mut settings = serde_json::json!({

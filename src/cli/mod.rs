@@ -170,6 +170,29 @@ pub struct ModelArgs {
     pub arch: Option<String>,
 }
 
+/// The per-video pipeline options `infer` and `serve` both take from their flags, around their own frames stage
+/// (`sample`), checked.
+pub fn infer_options(
+    sample: deepfake_detector::video::SampleOptions,
+    detector: &DetectorArgs,
+    device: &DeviceArgs,
+    max_faces: usize,
+    batch_size: Option<usize>,
+    per_person: bool,
+) -> Result<deepfake_detector::infer::InferOptions, ConfigError> {
+    let options = deepfake_detector::infer::InferOptions {
+        sample,
+        detector: detector.config(),
+        max_faces,
+        batch_size: device.classifier_batch(batch_size),
+        per_person,
+        // With f16 the confident rule runs in float16, like the original's `.half()` models.
+        half_probabilities: device.precision == Precision::F16,
+    };
+    options.validate()?;
+    Ok(options)
+}
+
 /// MTCNN settings shared by `detect` and `infer`.
 #[derive(Args, Debug, Clone)]
 pub struct DetectorArgs {

@@ -13,7 +13,7 @@ use clap::Args;
 
 use super::{checked, DetectorArgs, DeviceArgs};
 use deepfake_detector::config;
-use deepfake_detector::device::{run_on, BackendTask, Precision};
+use deepfake_detector::device::{run_on, BackendTask};
 use deepfake_detector::infer::{InferOptions, Runner};
 use deepfake_detector::model::fused::FusedOps;
 use deepfake_detector::serve::{serve_http, worker, ServeConfig, Service};
@@ -157,22 +157,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     config.check_bind(args.bind)?;
     let (models, _) = super::models_or_demo(&args.models, false, false)?;
-    let options = InferOptions {
-        sample: SampleOptions {
-            frames: args.frames,
-            max_file_bytes: Some(config.max_upload_bytes),
-            max_pixels: Some(args.max_pixels),
-            // Uploads are opened through the video containers' demuxers only (see VIDEO_FORMATS).
-            formats: Some(VIDEO_FORMATS.to_string()),
-            ..SampleOptions::default()
-        },
-        detector: args.detector.config(),
-        max_faces: args.max_faces,
-        batch_size: args.device.classifier_batch(args.batch_size),
-        per_person: args.per_person,
-        half_probabilities: args.device.precision == Precision::F16,
+    let sample = SampleOptions {
+        frames: args.frames,
+        max_file_bytes: Some(config.max_upload_bytes),
+        max_pixels: Some(args.max_pixels),
+        // Uploads are opened through the video containers' demuxers only (see VIDEO_FORMATS).
+        formats: Some(VIDEO_FORMATS.to_string()),
+        ..SampleOptions::default()
     };
-    options.validate()?;
+    let options =
+        super::infer_options(sample, &args.detector, &args.device, args.max_faces, args.batch_size, args.per_person)?;
     // Bound before the models load, so a busy port fails at once.
     let listener = TcpListener::bind(args.bind).with_context(|| format!("listening on {}", args.bind))?;
     let task = Serve { args: &args, models, options, config, listener };
