@@ -1,20 +1,16 @@
-//! The fuzz targets' bodies (fuzz/targets/) outside AFL, on a fixed set of hostile inputs: every input the fuzzers
-//! found (tests/fixtures/fuzz/TARGET/, kept as regression tests), and the committed fixtures of each reader cut
-//! short and with bytes flipped. Each must end with a value or a typed error: a panic fails the test. The long
-//! runs are `scripts/fuzz.sh TARGET SECONDS`; this is their short, fixed-size version for CI.
+//! The fuzz targets' bodies (fuzz/targets/common.rs, included here, so these are the functions AFL runs) outside
+//! AFL, on a fixed set of hostile inputs: every input the fuzzers found (tests/fixtures/fuzz/TARGET/, kept as
+//! regression tests), and the committed fixtures of each reader cut short and with bytes flipped. Each must end
+//! with a value or a typed error: a panic fails the test. The long runs are `scripts/fuzz.sh TARGET SECONDS`; this
+//! is their short, fixed-size version for CI.
 
 mod common;
+#[path = "../fuzz/targets/common.rs"]
+mod targets;
 
 use std::path::{Path, PathBuf};
 
-use burn::backend::Flex;
 use common::fixture;
-use deepfake_detector::face::{Detector, DetectorConfig};
-use deepfake_detector::imaging::load::{decode_rgb_checked, image_dimensions};
-use deepfake_detector::imaging::pillow::resize_bicubic;
-use deepfake_detector::video::{sample_frames, SampleOptions};
-use deepfake_detector::weights::mtcnn::{load_mtcnn, shipped_mtcnn};
-use deepfake_detector::weights::{ModelFile, TensorFile};
 
 fn files(dir: &Path, ext: &[&str]) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> =
@@ -64,11 +60,7 @@ fn inputs(target: &str, seeds: &[PathBuf]) -> Vec<Vec<u8>> {
 fn image_decoding_survives_damaged_and_found_inputs() {
     let seeds: Vec<PathBuf> = files(&fixture("imaging"), &["png"]).into_iter().take(12).collect();
     let all = inputs("image_decode", &seeds);
-    let mut decoded = 0;
-    for data in &all {
-        let _ = image_dimensions(data);
-        decoded += decode_rgb_checked(data, 2048 * 2048).is_ok() as usize;
-    }
+    let decoded = all.iter().filter(|data| targets::image_decode(data)).count();
     // The undamaged seeds decode; most damaged copies are refused with an error.
     assert!(decoded >= seeds.len(), "{decoded} of {} decoded", all.len());
 }
@@ -81,19 +73,7 @@ fn checkpoint_reading_survives_damaged_and_found_inputs() {
     let all = inputs("checkpoint", &seeds);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("input");
-    let device = Default::default();
-    let mut read = 0;
-    for data in &all {
-        std::fs::write(&path, data).unwrap();
-        if let Ok(file) = TensorFile::read(&path) {
-            read += 1;
-            for snapshot in file.tensors.values() {
-                let _ = snapshot.to_data();
-            }
-            let _ = ModelFile::from_tensor_file(&file);
-            let _ = load_mtcnn::<Flex>(&path, &device);
-        }
-    }
+    let read = all.iter().filter(|data| targets::checkpoint(&path, data)).count();
     assert!(read >= seeds.len(), "{read} of {} read", all.len());
 }
 
@@ -101,29 +81,9 @@ fn checkpoint_reading_survives_damaged_and_found_inputs() {
 fn video_detection_survives_damaged_and_found_inputs() {
     let seeds = files(&fixture("video/colour"), &["mp4", "avi", "webm"]);
     let all = inputs("video_detect", &seeds);
-    let device = Default::default();
-    let detector = Detector::new(shipped_mtcnn::<Flex>(&device).unwrap(), DetectorConfig::dfdc_inference(), device);
-    let options = SampleOptions {
-        frames: 3,
-        max_file_bytes: Some(4 << 20),
-        max_pixels: Some(320 * 240),
-        threads: 1,
-        ..SampleOptions::default()
-    };
+    let (detector, options) = (targets::video_detector(), targets::video_options());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("input");
-    let mut sampled = 0;
-    for data in &all {
-        std::fs::write(&path, data).unwrap();
-        if let Ok(video) = sample_frames(&path, &options) {
-            sampled += 1;
-            let halves: Vec<_> = video
-                .frames
-                .iter()
-                .map(|f| resize_bicubic(&f.image, f.image.width() / 2, f.image.height() / 2))
-                .collect();
-            let _ = detector.detect(&halves);
-        }
-    }
+    let sampled = all.iter().filter(|data| targets::video_detect(&detector, &options, &path, data)).count();
     assert!(sampled >= seeds.len(), "{sampled} of {} sampled", all.len());
 }

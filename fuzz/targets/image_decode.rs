@@ -1,11 +1,11 @@
-//! bytes -> image header check -> decode (libjpeg-turbo for JPEG, the `image` crate otherwise), as `classify` and
-//! `detect` read photos. A pixel limit below the commands' default (4096²) keeps every input fast.
+//! bytes -> image header check -> decode, as `classify` and `detect` read photos; the body is
+//! `common::image_decode`.
 
-use deepfake_detector::imaging::load::{decode_rgb_checked, image_dimensions};
+#[path = "common.rs"]
+mod common;
 
 fn main() {
     afl::fuzz_nohook!(|data: &[u8]| {
-        let _ = image_dimensions(data);
-        let _ = decode_rgb_checked(data, 2048 * 2048);
+        common::image_decode(data);
     });
 }
