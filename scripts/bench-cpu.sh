@@ -76,7 +76,9 @@ def best(pred, key):
     return min(vals) if vals else float("nan")
 table = []
 for b in (1, 8):
-    rust = best(lambda r: r["side"] == "rust" and r.get("case", "").endswith(f"batch{b}_flex"), "min_per_s")
+    # Cases are `<arch>_380_batch<b>_<device>` (the device is `cpu`); `_composed` ones are another path.
+    rust = best(lambda r: r["side"] == "rust" and f"_batch{b}_" in r.get("case", "")
+                and not r["case"].endswith("_composed"), "min_per_s")
     python = best(lambda r: r["side"] == "python" and r.get("batch") == b, "min_s_per_image")
     table.append((f"B7 @380, batch {b}, s per crop", rust, python))
 for case in ("detect_960x540", "detect_640x360"):
