@@ -115,8 +115,8 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// Media files of the inputs. A folder contributes its non-hidden files (except the files and folders in `skip`,
-/// e.g. the run's own outputs), named relative to it, and with `recursive` those of its subfolders (`part_0/abc.mp4`); without
-/// it, subfolders are listed as skipped. A file is named by its file name. Files that are plainly not media are
+/// e.g. the run's own outputs), named relative to it, and with `recursive` those of its subfolders
+/// (`part_0/abc.mp4`); without it, subfolders are listed as skipped. A file is named by its file name. Files that are plainly not media are
 /// listed as skipped, once. A missing input, two inputs with one name and an empty result are errors.
 pub fn collect_inputs(inputs: &[PathBuf], recursive: bool, skip: &[PathBuf]) -> Result<InputList, InputError> {
     let list = collect_files(inputs, recursive, skip)?;

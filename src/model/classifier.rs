@@ -99,7 +99,6 @@ impl<B: FusedOps> DeepFakeClassifier<B> {
             return Tensor::cat(parts, 0);
         }
         let pooled = self.encoder.forward_pooled_fused(x);
-        let n = pooled.dims()[0];
         self.fc.forward(self.dropout.forward(pooled)).reshape([n])
     }
 
